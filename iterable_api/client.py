@@ -1,0 +1,419 @@
+"""``Client`` and ``AsyncClient``: send any catalog action to Iterable, throttled and retried.
+
+Both share everything but the waiting: request building and response reading live in
+``_requests``, the retry decision in ``retrying``, the throttle in ``limits``. The twins below only
+send, sleep and translate transport failures into this library's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+
+from iterable_api._catalog_types import Action, Effect, ResponseKind
+from iterable_api._requests import WireRequest, build_request, parse_body
+from iterable_api.catalog import get_action
+from iterable_api.errors import (
+    ConnectError,
+    IterableError,
+    OutcomeUnknown,
+    TimeoutError,
+    TransportError,
+    error_from_response,
+)
+from iterable_api.limits import Limiter, ScopeKeys, shared_limiter
+from iterable_api.retrying import RetryPolicy
+
+__all__ = ["REGIONS", "AsyncClient", "Client", "StreamedBody", "AsyncStreamedBody"]
+
+logger = logging.getLogger("iterable_api")
+
+REGIONS: dict[str, str] = {
+    "us": "https://api.iterable.com",
+    "eu": "https://api.eu.iterable.com",
+}
+
+Region = Literal["us", "eu"]
+
+
+def _key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+class _ClientBase:
+    def __init__(
+        self,
+        api_key: str | SecretStr,
+        *,
+        region: Region = "us",
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy | None = None,
+        limiter: Limiter | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        rate_limit_scale: float = 1.0,
+    ) -> None:
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        if not self._api_key.get_secret_value():
+            raise ValueError("an Iterable API key is required")
+        if base_url is None and region not in REGIONS:
+            raise ValueError(f"region must be one of {sorted(REGIONS)}, not {region!r}")
+        self.base_url = (base_url or REGIONS[region]).rstrip("/")
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.retry = retry or RetryPolicy()
+        self.limiter: Limiter = limiter if limiter is not None else shared_limiter(rate_limit_scale)
+        key = _key_hash(self._api_key.get_secret_value())
+        # Iterable counts by project and organization; without their ids, one key = one project.
+        project = project_id or key
+        self.scope_keys = ScopeKeys(
+            project=project, api_key=key, organization=organization_id or project
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _headers(self) -> dict[str, str]:
+        from iterable_api import __version__
+
+        return {
+            "Api-Key": self._api_key.get_secret_value(),
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/plain, text/csv, application/x-json-stream",
+            "User-Agent": f"prefect-iterable/{__version__}",
+        }
+
+    @staticmethod
+    def _prepare(
+        action: str | Action, params: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> tuple[WireRequest, Effect]:
+        act = get_action(action)
+        values = {**(params or {}), **kwargs}
+        return build_request(act, values), act.effect_for(values)
+
+    @staticmethod
+    def _httpx_request(
+        client: httpx.Client | httpx.AsyncClient, wire: WireRequest
+    ) -> httpx.Request:
+        return client.build_request(
+            wire.method, wire.path, params=wire.query, content=wire.content()
+        )
+
+    @staticmethod
+    def _failure(wire: WireRequest, effect: Effect, error: httpx.HTTPError) -> IterableError:
+        """This library's error for an exchange that got no answer."""
+        action = wire.action.id
+        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return ConnectError(f"could not connect: {type(error).__name__}", action=action)
+        cause = f"{type(error).__name__} after the request was sent"
+        if effect is Effect.SEND:
+            return OutcomeUnknown(action, cause)
+        if isinstance(error, httpx.TimeoutException):
+            return TimeoutError(cause, action=action)
+        return TransportError(cause, action=action)
+
+    @staticmethod
+    def _error(
+        wire: WireRequest, effect: Effect, response: httpx.Response, text: str
+    ) -> IterableError:
+        """This library's error for a non-2xx answer."""
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        error = error_from_response(response.status_code, headers, text, action=wire.action.id)
+        if effect is Effect.SEND and response.status_code >= 500:
+            # The server may have acted before it failed; only a 429 provably did nothing.
+            outcome = OutcomeUnknown(
+                wire.action.id, f"HTTP {response.status_code} {error.code or ''}".strip()
+            )
+            outcome.__cause__ = error
+            return outcome
+        return error
+
+    @staticmethod
+    def _log(wire: WireRequest, status: int | str, started: float) -> None:
+        # The path template, not the filled path: filled paths carry emails and user ids.
+        logger.info(
+            "%s %s %s -> %s in %.0f ms",
+            wire.action.id,
+            wire.method,
+            wire.action.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+class StreamedBody:
+    """A successful streaming answer, read line by line so it never sits whole in memory."""
+
+    def __init__(self, wire: WireRequest, response: httpx.Response) -> None:
+        self._wire = wire
+        self.response = response
+        self.bytes_read = 0
+
+    def iter_bytes(self, chunk_size: int = 65_536) -> Iterator[bytes]:
+        try:
+            for chunk in self.response.iter_bytes(chunk_size):
+                self.bytes_read += len(chunk)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.bytes_read} bytes: {type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+
+    def iter_lines(self) -> Iterator[str]:
+        buffer = b""
+        for chunk in self.iter_bytes():
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode().rstrip("\r")
+        if buffer:
+            yield buffer.decode().rstrip("\r")
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Each record: a JSON object per NDJSON line, or a dict per CSV row."""
+        if self._wire.action.response is ResponseKind.CSV_STREAM:
+            yield from csv.DictReader(self.iter_lines())
+            return
+        for line in self.iter_lines():
+            if line.strip():
+                yield json.loads(line)
+
+
+class AsyncStreamedBody:
+    """The async twin of ``StreamedBody``."""
+
+    def __init__(self, wire: WireRequest, response: httpx.Response) -> None:
+        self._wire = wire
+        self.response = response
+        self.bytes_read = 0
+
+    async def aiter_bytes(self, chunk_size: int = 65_536) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_bytes(chunk_size):
+                self.bytes_read += len(chunk)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.bytes_read} bytes: {type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        buffer = b""
+        async for chunk in self.aiter_bytes():
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode().rstrip("\r")
+        if buffer:
+            yield buffer.decode().rstrip("\r")
+
+
+class Client(_ClientBase):
+    """A synchronous Iterable client; one per process or flow, reused across many calls.
+
+    Args:
+        api_key: the project's server-side API key.
+        region: ``"us"`` or ``"eu"``: the data center the key belongs to.
+        base_url: overrides ``region`` (the local sandbox, a proxy).
+        timeout: seconds, or an ``httpx.Timeout``.
+        retry: how hard to try; see ``RetryPolicy``.
+        limiter: the throttle; by default the process-wide token buckets.
+        project_id, organization_id: scope keys for limits shared by several API keys.
+        rate_limit_scale: multiplies documented rates, for a sandbox that runs its limits faster.
+        transport: an ``httpx`` transport, for tests.
+
+    Examples:
+        >>> from iterable_api import Client
+        >>> with Client("my-key", base_url="http://127.0.0.1:8765") as client:  # doctest: +SKIP
+        ...     client.call("ITERABLE_GET_USER_BY_ID", user_id="u-1")
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 20,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=self._headers(),
+            timeout=self.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(
+        self, action: str | Action, params: dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> Any:
+        """Send ``action`` with Python-named parameters; return its parsed answer.
+
+        JSON answers come back as ``dict``/``list``, bulk answers as ``BulkResult``, CSV as a
+        list of row dicts and plain text as ``str``. Errors raise from ``iterable_api.errors``.
+        """
+        wire, effect = self._prepare(action, params, kwargs)
+        for attempt in self.retry.retrying():
+            with attempt:
+                self.limiter.acquire(wire.action, self.scope_keys)
+                return parse_body(wire.action, self._send(wire, effect))
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _send(self, wire: WireRequest, effect: Effect) -> str:
+        started = time.perf_counter()
+        try:
+            response = self._http.send(self._httpx_request(self._http, wire))
+        except httpx.HTTPError as exc:
+            self._log(wire, type(exc).__name__, started)
+            raise self._failure(wire, effect, exc) from None
+        self._log(wire, response.status_code, started)
+        if response.is_success:
+            return response.text
+        raise self._error(wire, effect, response, response.text)
+
+    @contextlib.contextmanager
+    def stream(
+        self, action: str | Action, params: dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> Iterator[StreamedBody]:
+        """Open a streaming answer (exports); the body is read as it is consumed.
+
+        Opening is retried like ``call``; a stream cut part-way raises ``TransportError``.
+        """
+        wire, effect = self._prepare(action, params, kwargs)
+        response = None
+        for attempt in self.retry.retrying():
+            with attempt:
+                self.limiter.acquire(wire.action, self.scope_keys)
+                response = self._open(wire, effect)
+        assert response is not None
+        try:
+            yield StreamedBody(wire, response)
+        finally:
+            response.close()
+
+    def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self._http.send(self._httpx_request(self._http, wire), stream=True)
+        except httpx.HTTPError as exc:
+            self._log(wire, type(exc).__name__, started)
+            raise self._failure(wire, effect, exc) from None
+        self._log(wire, response.status_code, started)
+        if response.is_success:
+            return response
+        try:
+            text = response.read().decode(errors="replace")
+        except httpx.HTTPError:
+            text = ""
+        finally:
+            response.close()
+        raise self._error(wire, effect, response, text)
+
+
+class AsyncClient(_ClientBase):
+    """The asyncio twin of ``Client``: same arguments, ``await client.call(...)``."""
+
+    def __init__(
+        self,
+        api_key: str | SecretStr,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 20,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=self._headers(),
+            timeout=self.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(
+        self, action: str | Action, params: dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> Any:
+        """Send ``action``; see ``Client.call``."""
+        wire, effect = self._prepare(action, params, kwargs)
+        async for attempt in self.retry.retrying(is_async=True):
+            with attempt:
+                await self.limiter.aacquire(wire.action, self.scope_keys)
+                return parse_body(wire.action, await self._send(wire, effect))
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _send(self, wire: WireRequest, effect: Effect) -> str:
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(self._httpx_request(self._http, wire))
+        except httpx.HTTPError as exc:
+            self._log(wire, type(exc).__name__, started)
+            raise self._failure(wire, effect, exc) from None
+        self._log(wire, response.status_code, started)
+        if response.is_success:
+            return response.text
+        raise self._error(wire, effect, response, response.text)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, action: str | Action, params: dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> AsyncIterator[AsyncStreamedBody]:
+        """Open a streaming answer; see ``Client.stream``."""
+        wire, effect = self._prepare(action, params, kwargs)
+        response = None
+        async for attempt in self.retry.retrying(is_async=True):
+            with attempt:
+                await self.limiter.aacquire(wire.action, self.scope_keys)
+                response = await self._open(wire, effect)
+        assert response is not None
+        try:
+            yield AsyncStreamedBody(wire, response)
+        finally:
+            await response.aclose()
+
+    async def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(self._httpx_request(self._http, wire), stream=True)
+        except httpx.HTTPError as exc:
+            self._log(wire, type(exc).__name__, started)
+            raise self._failure(wire, effect, exc) from None
+        self._log(wire, response.status_code, started)
+        if response.is_success:
+            return response
+        try:
+            text = (await response.aread()).decode(errors="replace")
+        except httpx.HTTPError:
+            text = ""
+        finally:
+            await response.aclose()
+        raise self._error(wire, effect, response, text)

@@ -1,0 +1,3 @@
+"""Response schemas for Iterable's embedded actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Response schemas for Iterable's journeys actions."""
+
+__all__: list[str] = []

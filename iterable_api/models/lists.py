@@ -1,0 +1,3 @@
+"""Response schemas for Iterable's lists actions."""
+
+__all__: list[str] = []

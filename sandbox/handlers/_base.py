@@ -1,0 +1,128 @@
+"""What an area handler receives and may answer, and the registry that routes actions to them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from sandbox.app import Sandbox
+    from sandbox.state import Project
+
+Handler = Callable[["Call"], Any]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(action_id: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the sandbox's implementation of ``action_id``."""
+
+    def register(fn: Handler) -> Handler:
+        if action_id in HANDLERS:
+            raise RuntimeError(f"two sandbox handlers for {action_id}")
+        HANDLERS[action_id] = fn
+        return fn
+
+    return register
+
+
+class ApiFailure(Exception):
+    """Raise from a handler to answer with Iterable's error envelope."""
+
+    def __init__(
+        self, status: int, code: str, msg: str, params: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg, self.params = status, code, msg, params
+
+
+def bad_params(msg: str, **params: Any) -> ApiFailure:
+    return ApiFailure(400, "BadParams", msg, params or None)
+
+
+def not_found(msg: str) -> ApiFailure:
+    return ApiFailure(404, "NotFound", msg)
+
+
+def forbidden(msg: str) -> ApiFailure:
+    return ApiFailure(403, "Forbidden", msg)
+
+
+def success(msg: str = "", **params: Any) -> dict[str, Any]:
+    """Iterable's success envelope."""
+    return {"msg": msg, "code": "Success", "params": params or None}
+
+
+@dataclass
+class Reply:
+    """A non-default answer: another status, or a text body with its media type."""
+
+    body: Any
+    status: int = 200
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass
+class Stream:
+    """A body sent in chunks as it is produced (exports), never built whole."""
+
+    chunks: Iterator[bytes] | AsyncIterator[bytes]
+    media_type: str
+    status: int = 200
+
+
+@dataclass
+class Call:
+    """One request routed to a handler."""
+
+    sandbox: Sandbox
+    project: Project
+    action: str
+    path_params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+
+    def arg(self, wire: str, default: Any = None) -> Any:
+        """A parameter by wire name: from the path, the query (first value) or the JSON body."""
+        if wire in self.path_params:
+            return self.path_params[wire]
+        if wire in self.query:
+            return self.query[wire][0]
+        if isinstance(self.body, dict) and wire in self.body:
+            return self.body[wire]
+        return default
+
+    def args(self, wire: str) -> list[str]:
+        """Every value of a repeated query parameter."""
+        return list(self.query.get(wire, []))
+
+    def int_arg(self, wire: str, default: int | None = None) -> int | None:
+        value = self.arg(wire)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_params(f"{wire} must be an integer, got {value!r}") from None
+
+    def bool_arg(self, wire: str, default: bool = False) -> bool:
+        value = self.arg(wire)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() == "true"
+
+    def require(self, *wires: str) -> None:
+        missing = [w for w in wires if self.arg(w) in (None, "", [])]
+        if missing:
+            raise bad_params(f"missing required parameter(s): {', '.join(missing)}")

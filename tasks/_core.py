@@ -1,0 +1,223 @@
+"""The one request path behind all 116 tasks.
+
+A task module declares each action as a typed, documented stub::
+
+    @iterable_task("ITERABLE_ABORT_CAMPAIGN", run_name="abort-campaign-{campaign_id}")
+    def abort_campaign(
+        campaign_id: PositiveInt, *, credentials: IterableCredentials | None = None
+    ) -> ApiResponse:
+        \"\"\"Abort a running campaign …\"\"\"
+
+The signature is the request model: ``iterable_task`` validates the arguments against it (so bad
+input fails before any request, naming the parameter), serialises them with their annotations'
+serialisers, checks the block's permissions, sends the catalog action through a shared client and
+reads the answer into the return annotation. Prefect sees the stub's own signature and docstring,
+so the UI form and the IDE show the real parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import threading
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import Task, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+
+from blocks import IterableCredentials
+from iterable_api import Client
+from iterable_api.catalog import Action, Effect, ResponseKind, get_action
+from iterable_api.errors import (
+    InputValidationError,
+    RateLimited,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
+
+
+class StreamSummary(BaseModel):
+    """Where a streamed answer was written, and what it held."""
+
+    path: str
+    bytes: int
+    records: int
+    sha256: str
+
+
+#: Every task, by its action id; filled as the task modules are imported.
+ACTIONS: dict[str, Task[..., Any]] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_clients: dict[tuple[Any, ...], Client] = {}
+_clients_lock = threading.Lock()
+
+
+def resolve_credentials(credentials: IterableCredentials | None) -> IterableCredentials:
+    """The given block, or one built from ``ITERABLE_*`` environment variables."""
+    return credentials if credentials is not None else IterableCredentials.from_env()
+
+
+def client_for(credentials: IterableCredentials) -> Client:
+    """A client for these credentials, shared by every task in this process (one pool)."""
+    key = credentials.cache_key()
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = credentials.get_client()
+        return client
+
+
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Task-level retry only for failures another attempt can fix (the client already tried)."""
+    try:
+        state.result()
+    except (TransportError, ServerError, RateLimited):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Parameters a task may take besides the action's own: where a streamed answer is written.
+_LOCAL_PARAMS = {"credentials", "destination"}
+
+
+def _input_model(
+    fn: Callable[..., Any], action: Action, one_of: tuple[str, ...], need_one: bool
+) -> type[BaseModel]:
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in _LOCAL_PARAMS:
+            continue
+        if not action.has_param(name):
+            raise TypeError(f"{fn.__name__}: parameter {name!r} is not in {action.id}")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (hints[name], default)
+    validators: dict[str, Any] = {}
+    if one_of:
+
+        def check_one_of(model: BaseModel) -> BaseModel:
+            given = [n for n in one_of if getattr(model, n) is not None]
+            if len(given) > 1:
+                raise ValueError(f"give only one of {', '.join(one_of)}, not {', '.join(given)}")
+            if need_one and not given:
+                raise ValueError(f"one of {', '.join(one_of)} is required")
+            return model
+
+        validators["check_one_of"] = model_validator(mode="after")(check_one_of)
+    config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    return create_model(
+        f"{action.name}_args", __config__=config, __validators__=validators, **fields
+    )
+
+
+def _write_stream(
+    client: Client, action: Action, values: dict[str, Any], destination: Any
+) -> StreamSummary:
+    """Stream the answer into ``destination``, hashing and counting as it goes."""
+    path = Path(destination)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = lines = 0
+    with client.stream(action, values) as body, path.open("wb") as out:
+        for chunk in body.iter_bytes():
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    header = 1 if action.response is ResponseKind.CSV_STREAM and size else 0
+    return StreamSummary(
+        path=str(path), bytes=size, records=max(0, lines - header), sha256=digest.hexdigest()
+    )
+
+
+def iterable_task(
+    action_id: str,
+    *,
+    run_name: str | None = None,
+    one_of: tuple[str, ...] = (),
+    need_one: bool = False,
+    **task_options: Any,
+) -> Callable[[F], Task[..., Any]]:
+    """Turn a typed stub into the Prefect task that performs ``action_id``.
+
+    Args:
+        action_id: the catalog id, ``ITERABLE_…``.
+        run_name: a ``task_run_name`` template over non-secret parameters.
+        one_of: parameters of which at most one may be given (``("email", "user_id")``).
+        need_one: with ``one_of``, exactly one must be given.
+        task_options: further ``@task`` options; retries and caching follow the side-effect class.
+
+    A streaming action (exports) takes a ``destination`` path instead of returning its body, and
+    returns a ``StreamSummary`` (path, bytes, records, SHA-256).
+    """
+    action = get_action(action_id)
+
+    streams = action.response in (ResponseKind.CSV_STREAM, ResponseKind.NDJSON_STREAM)
+
+    def decorate(fn: F) -> Task[..., Any]:
+        model = _input_model(fn, action, one_of, need_one)
+        if streams and "destination" not in inspect.signature(fn).parameters:
+            raise TypeError(f"{fn.__name__}: {action.id} streams its answer; take a destination")
+        signature = inspect.signature(fn)
+        result_type = typing.get_type_hints(fn, include_extras=True).get("return", Any)
+        result_adapter: TypeAdapter[Any] = TypeAdapter(result_type)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            arguments = dict(bound.arguments)
+            credentials = resolve_credentials(arguments.pop("credentials", None))
+            destination = arguments.pop("destination", None)
+            try:
+                checked = model.model_validate(arguments)
+            except ValidationError as exc:
+                errors = [
+                    (".".join(str(p) for p in e["loc"]) or "input", e["msg"]) for e in exc.errors()
+                ]
+                raise InputValidationError(action.id, errors) from None
+            values = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
+            credentials.check_permission(action)
+            get_run_logger().info("%s %s", action.id, action.endpoint)
+            if streams:
+                return _write_stream(client_for(credentials), action, values, destination)
+            answer = client_for(credentials).call(action, values)
+            try:
+                return result_adapter.validate_python(answer)
+            except ValidationError as exc:
+                raise ResponseValidationError(action.id, str(exc).splitlines()[0]) from None
+
+        repeatable = action.effect is not Effect.SEND
+        options: dict[str, Any] = {
+            "name": action.name.replace("_", "-"),
+            "task_run_name": run_name or action.name.replace("_", "-"),
+            "cache_policy": NO_CACHE,
+            "retries": 2 if repeatable else 0,
+            "retry_delay_seconds": [2, 10],
+            "retry_condition_fn": _retry_transient,
+            "tags": ["iterable", f"iterable-{action.tier.value if action.tier else 'write'}"],
+        }
+        built = task(**(options | task_options))(run)
+        built.action = action  # type: ignore[attr-defined]
+        ACTIONS[action.id] = built
+        return built
+
+    return decorate

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's campaigns actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's catalogs actions."""
+
+__all__: list[str] = []

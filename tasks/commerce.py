@@ -1,0 +1,3 @@
+"""Tasks for Iterable's commerce actions."""
+
+__all__: list[str] = []

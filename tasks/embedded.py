@@ -1,0 +1,3 @@
+"""Tasks for Iterable's embedded actions."""
+
+__all__: list[str] = []

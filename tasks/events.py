@@ -1,0 +1,3 @@
+"""Tasks for Iterable's events actions."""
+
+__all__: list[str] = []

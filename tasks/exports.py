@@ -1,0 +1,3 @@
+"""Tasks for Iterable's exports actions."""
+
+__all__: list[str] = []

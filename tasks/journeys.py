@@ -1,0 +1,3 @@
+"""Tasks for Iterable's journeys actions."""
+
+__all__: list[str] = []

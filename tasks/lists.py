@@ -1,0 +1,3 @@
+"""Tasks for Iterable's lists actions."""
+
+__all__: list[str] = []

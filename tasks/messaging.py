@@ -1,0 +1,3 @@
+"""Tasks for Iterable's messaging actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's metadata actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's sms actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's snippets actions."""
+
+__all__: list[str] = []

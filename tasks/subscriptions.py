@@ -1,0 +1,3 @@
+"""Tasks for Iterable's subscriptions actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's templates actions."""
+
+__all__: list[str] = []

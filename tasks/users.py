@@ -1,0 +1,3 @@
+"""Tasks for Iterable's users actions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks for Iterable's webhooks actions."""
+
+__all__: list[str] = []
