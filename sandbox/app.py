@@ -151,7 +151,10 @@ class Sandbox:
         )
         try:
             if action is None:
-                raise ApiFailure(404, "NotFound", f"No route for {method} {path}")
+                entry.status = 404
+                page = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+                await self._send_reply(send, Reply(page, 404, "text/html"))
+                return
             if project is None:
                 raise ApiFailure(401, "BadApiKey", "Invalid API key")
             fault = self.state.take_fault(action.id, after_processing=False)
@@ -167,7 +170,7 @@ class Sandbox:
             body = _parse_json(raw) if raw else None
             handler = HANDLERS.get(action.id)
             if handler is None:
-                raise ApiFailure(501, "GenericError", f"{action.id} is not served by this sandbox")
+                raise ApiFailure(404, "NotFound", f"{action.id} is not served by this sandbox")
             result = handler(Call(self, project, action.id, path_params, query, body))
             if asyncio.iscoroutine(result):
                 result = await result
@@ -260,6 +263,11 @@ class Sandbox:
             reply = Reply(
                 "Service Unavailable: request timeout. Try again later.", 503, "text/plain"
             )
+        elif fault.kind == "error":
+            reply = Reply(_error_body(fault.code, fault.msg, fault.params), fault.status)
+        elif fault.kind == "html":
+            page = f"<html><head><title>{fault.status} {fault.msg}</title></head><body></body></html>"
+            reply = Reply(page, fault.status, "text/html")
         else:
             reply = Reply(_error_body("GenericError", "Please try again later (injected)"), 500)
         entry.status = reply.status

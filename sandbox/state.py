@@ -53,9 +53,10 @@ class Project:
 class Fault:
     """An injected failure for the next ``count`` requests of one action.
 
-    kind: ``429``, ``500`` (GenericError), ``503``, ``reset`` (drop the connection before
-    answering), ``delay`` (process, then answer after ``seconds``), ``cut`` (stream part of the
-    body, then drop the connection), ``expire`` (export download URLs answer 403).
+    kind: ``429``, ``500`` (GenericError), ``503`` (plain text), ``reset`` (drop the connection
+    before answering), ``delay`` (process, then answer after ``seconds``), ``cut`` (stream part of
+    the body, then drop the connection), ``error`` (answer ``status`` with Iterable's envelope of
+    ``code``, ``msg`` and ``params``), ``html`` (answer ``status`` with an HTML error page).
     """
 
     action: str
@@ -64,6 +65,10 @@ class Fault:
     seconds: float = 0.0
     retry_after: float | None = None
     after_processing: bool = False  # 500/503/reset after the handler ran (state changed)
+    status: int = 500
+    code: str = "GenericError"
+    msg: str = "Injected error"
+    params: dict[str, Any] | None = None
 
 
 @dataclass
