@@ -1,6 +1,6 @@
 """An Iterable API client that never trips a 429 and never sends twice. Knows nothing of Prefect."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from iterable_api import errors
 from iterable_api.catalog import ACTIONS, Action, Effect, Limit, Param, ResponseKind, get_action
@@ -10,8 +10,8 @@ from iterable_api.limits import LocalLimiter, NoLimiter, shared_limiter
 from iterable_api.retrying import RetryPolicy
 
 try:
-    __version__ = version("prefect-iterable")
-except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = _metadata.version("prefect-iterable")
+except _metadata.PackageNotFoundError:  # running from a checkout that was never installed
     __version__ = "0.0.0"
 
 __all__ = [

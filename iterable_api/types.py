@@ -20,6 +20,7 @@ __all__ = [
     "IanaTimeZone",
     "IsoDateTime",
     "IterableDateTime",
+    "MessageMedium",
     "MetricsDate",
     "PhoneNumber",
     "PositiveId",
