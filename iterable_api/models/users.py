@@ -1,3 +1,168 @@
-"""Response schemas for Iterable's users actions."""
+"""Request and response schemas for Iterable's user profile, field and GDPR actions."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+
+from iterable_api.models._base import IterableModel, RequestModel
+from iterable_api.types import Email, PositiveId, UserId
+
+__all__ = [
+    "MANAGED_FIELDS",
+    "ArrayMergeField",
+    "BulkUpdateUser",
+    "DataFields",
+    "PathUserId",
+    "UpdateSubscriptionsRequest",
+    "ForgottenUserIdsResponse",
+    "SentMessage",
+    "SentMessagesResponse",
+    "UserProfile",
+    "UserFieldsResponse",
+    "UserResponse",
+]
+
+
+#: Profile fields Iterable maintains itself; sending them in ``dataFields`` is refused.
+MANAGED_FIELDS = frozenset({"emailListIds", "signupDate", "profileUpdatedAt", "itblInternal"})
+
+
+def _no_managed_fields(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    managed = sorted(MANAGED_FIELDS.intersection(value or {}))
+    if managed:
+        raise ValueError(
+            f"{', '.join(managed)} are managed by Iterable and cannot be set in dataFields "
+            "(list membership and subscriptions have their own tasks)"
+        )
+    return value
+
+
+def _no_slash(value: str | None) -> str | None:
+    if value is not None and "/" in value:
+        raise ValueError(
+            "a userId containing '/' cannot travel in the path; use get_user_by_id (query)"
+        )
+    return value
+
+
+#: Profile data: any JSON object, without the fields Iterable manages itself.
+DataFields = Annotated[dict[str, Any], AfterValidator(_no_managed_fields)]
+PathUserId = Annotated[UserId, AfterValidator(_no_slash)]
+
+
+def _exactly_one(values: dict[str, Any], first: str, second: str) -> None:
+    given = [name for name in (first, second) if values.get(name) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {first} or {second}, got {len(given)}")
+
+
+class BulkUpdateUser(RequestModel):
+    """One user of a bulk update: an identifier and the fields to add or overwrite."""
+
+    email: Email | None = None
+    user_id: UserId | None = None
+    data_fields: DataFields | None = None
+    prefer_user_id: bool | None = Field(
+        None, description="Create the user when its userId is unknown (email-based projects)."
+    )
+    merge_nested_objects: bool | None = Field(
+        None, description="Merge top-level objects into the stored ones instead of replacing them."
+    )
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> BulkUpdateUser:
+        _exactly_one({"email": self.email, "user_id": self.user_id}, "email", "user_id")
+        return self
+
+
+class UpdateSubscriptionsRequest(RequestModel):
+    """One user's subscription state; each list given replaces the stored one."""
+
+    email: Email | None = None
+    user_id: UserId | None = None
+    email_list_ids: list[PositiveId] | None = None
+    unsubscribed_channel_ids: list[PositiveId] | None = None
+    unsubscribed_message_type_ids: list[PositiveId] | None = None
+    subscribed_message_type_ids: list[PositiveId] | None = None
+    campaign_id: PositiveId | None = None
+    template_id: PositiveId | None = None
+    validate_channel_alignment: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> UpdateSubscriptionsRequest:
+        _exactly_one({"email": self.email, "user_id": self.user_id}, "email", "user_id")
+        return self
+
+
+class ArrayMergeField(RequestModel):
+    """A custom array field whose items are combined (not replaced) when two users merge."""
+
+    field: str = Field(min_length=1, description="A top-level array field of the profiles.")
+    dedupe_by: str | None = Field(
+        None, min_length=1, description="The item key that makes two array items the same."
+    )
+
+
+class UserProfile(IterableModel):
+    """A user profile: its identifiers and every data field Iterable holds for it.
+
+    ``data_fields`` also carries Iterable-managed fields (``signupDate``, ``profileUpdatedAt``,
+    ``emailListIds``, subscription ids), which can be read but not written with profile updates.
+    """
+
+    email: str | None = Field(None, description="Absent for userId-only profiles.")
+    user_id: str | None = None
+    data_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserResponse(IterableModel):
+    """The answer of a user lookup; Iterable answers a missing user with no ``user`` at all."""
+
+    user: UserProfile | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.user is not None
+
+
+class UserFieldsResponse(IterableModel):
+    """Every user profile field of the project, mapped to its type (``string``, ``long``…).
+
+    Nested object fields appear under dotted paths (``address.city``).
+    """
+
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class SentMessage(IterableModel):
+    """One message Iterable sent to the user."""
+
+    message_id: str
+    campaign_id: int | None = None
+    template_id: int | None = None
+    created_at: str | None = Field(
+        None, description="When it was sent, as 'yyyy-MM-dd HH:mm:ss +00:00'."
+    )
+
+    @property
+    def created(self) -> datetime | None:
+        """``created_at`` as an aware datetime, when it is in Iterable's profile-date format."""
+        if not self.created_at:
+            return None
+        try:
+            return datetime.strptime(self.created_at, "%Y-%m-%d %H:%M:%S %z")
+        except ValueError:
+            return None
+
+
+class SentMessagesResponse(IterableModel):
+    messages: list[SentMessage] = Field(default_factory=list)
+
+
+class ForgottenUserIdsResponse(IterableModel):
+    """SHA-256 hashes (of the lower-cased, trimmed userId) of every forgotten userId."""
+
+    hashed_user_ids: list[str] = Field(default_factory=list)

@@ -1,0 +1,83 @@
+"""SMS verification task against the sandbox, which issues codes with ``issue_code``."""
+
+from __future__ import annotations
+
+import pytest
+
+from blocks import IterableCredentials
+from iterable_api.errors import BadParams, Forbidden, InputValidationError
+from sandbox.handlers.sms import MAX_ATTEMPTS, issue_code
+from tasks.sms import verify_sms_code
+
+PHONE = "+15551234567"
+
+
+class TestVerifySmsCode:
+    def test_the_latest_code_verifies(self, run_in_flow, credentials, sandbox, project):
+        issue_code(project, 7, PHONE, "123456")
+        result = run_in_flow(verify_sms_code, " 123456 ", PHONE, 7, credentials=credentials)
+        assert (result.code, result.status, result.verified) == ("Success", "verified", True)
+        [request] = sandbox.state.requests("ITERABLE_VERIFY_SMS_CODE", project_id=project.id)
+        assert (request.method, request.path, request.body) == (
+            "POST",
+            "/api/verify/sms/check",
+            {"code": "123456", "phoneNumber": PHONE, "verificationProfileId": 7},
+        )
+        # Checking the accepted code again gives the same answer.
+        assert run_in_flow(verify_sms_code, "123456", PHONE, 7, credentials=credentials).verified
+
+    def test_a_wrong_or_replaced_code_is_rejected_with_200(self, client, project):
+        issue_code(project, 7, PHONE, "111111")
+        issue_code(project, 7, PHONE, "222222")
+        old = client.call(
+            "ITERABLE_VERIFY_SMS_CODE", code="111111", phone_number=PHONE, verification_profile_id=7
+        )
+        assert old["params"] == {"status": "rejected"}
+        new = client.call(
+            "ITERABLE_VERIFY_SMS_CODE", code="222222", phone_number=PHONE, verification_profile_id=7
+        )
+        assert new["params"] == {"status": "verified"}
+
+    def test_an_expired_code_is_rejected(self, run_in_flow, credentials, project):
+        issue_code(project, 7, PHONE, "333333", ttl_seconds=-1)
+        result = run_in_flow(verify_sms_code, "333333", PHONE, 7, credentials=credentials)
+        assert (result.status, result.verified) == ("rejected", False)
+
+    def test_too_many_wrong_attempts_burn_the_code(self, client, project):
+        issue_code(project, 7, PHONE, "444444")
+        for _ in range(MAX_ATTEMPTS):
+            client.call(
+                "ITERABLE_VERIFY_SMS_CODE",
+                code="000000",
+                phone_number=PHONE,
+                verification_profile_id=7,
+            )
+        right = client.call(
+            "ITERABLE_VERIFY_SMS_CODE", code="444444", phone_number=PHONE, verification_profile_id=7
+        )
+        assert right["params"]["status"] == "rejected"
+
+    def test_an_unknown_profile_is_refused(self, run_in_flow, credentials, sandbox, project):
+        with pytest.raises(BadParams, match="profile 9"):
+            run_in_flow(verify_sms_code, "123456", PHONE, 9, credentials=credentials)
+        # A refusal is final: neither the client nor the task sends it again.
+        assert len(sandbox.state.requests(project_id=project.id)) == 1
+
+    def test_projects_without_the_feature_get_403(self, run_in_flow, make_project, sandbox_server):
+        key, basic = make_project(features=[])
+        issue_code(basic, 7, PHONE, "123456")
+        creds = IterableCredentials(api_key=key, base_url=sandbox_server.url, timeout=5.0)
+        with pytest.raises(Forbidden) as caught:
+            run_in_flow(verify_sms_code, "123456", PHONE, 7, credentials=creds)
+        assert caught.value.status == 403
+
+    @pytest.mark.parametrize(
+        ("code", "phone"),
+        [("123456", "5551234567"), ("123456", "+1 555 123 4567"), ("12", PHONE), ("12-34", PHONE)],
+    )
+    def test_refuses_malformed_input_before_sending(
+        self, code, phone, run_in_flow, credentials, sandbox, project
+    ):
+        with pytest.raises(InputValidationError):
+            run_in_flow(verify_sms_code, code, phone, 7, credentials=credentials)
+        assert sandbox.state.requests(project_id=project.id) == []
