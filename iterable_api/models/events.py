@@ -1,3 +1,105 @@
-"""Response schemas for Iterable's events actions."""
+"""Request and response schemas for Iterable's custom-event actions."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
+
+from iterable_api.models._base import ApiResponse, IterableModel, RequestModel
+from iterable_api.types import Email, PositiveId, RecordId, UserId
+
+__all__ = [
+    "EpochSeconds",
+    "EventName",
+    "TrackEventResponse",
+    "TrackedEvent",
+    "UserEvent",
+    "UserEventsResponse",
+]
+
+# Epoch seconds reach 10**11 only in the year 5138; a larger value is a millisecond time.
+_MAX_SECONDS = 10**11
+
+
+def _to_seconds(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)  # Iterable's naive times are UTC
+        return int(value.timestamp())
+    return value
+
+
+def _not_millis(value: int) -> int:
+    if value >= _MAX_SECONDS:
+        raise ValueError(f"{value} looks like epoch milliseconds; Iterable wants epoch seconds")
+    return value
+
+
+#: When something happened, in epoch **seconds** (a ``datetime`` is converted); Iterable uses
+#: the time it received the request when this is left out.
+EpochSeconds = Annotated[
+    int, BeforeValidator(_to_seconds), Field(ge=0), AfterValidator(_not_millis)
+]
+
+#: An event name: non-empty.
+EventName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class TrackedEvent(RequestModel):
+    """One custom event for ``track_events_bulk``: what happened, to whom, and when.
+
+    Name the user by exactly one of ``email`` and ``user_id``. Give ``event_id`` to make a
+    retry safe: Iterable updates the event with that id instead of adding a second one.
+    """
+
+    event_name: EventName = Field(description="The event's name.")
+    email: Email | None = Field(None, description="The user's email address.")
+    user_id: UserId | None = Field(None, description="The user's userId.")
+    event_id: RecordId | None = Field(
+        None, alias="id", description="The event's id (at most 512 bytes); deduplicates."
+    )
+    created_at: EpochSeconds | None = Field(None, description="When it happened, epoch seconds.")
+    data_fields: dict[str, Any] | None = Field(None, description="The event's own fields.")
+    campaign_id: PositiveId | None = Field(None, description="Campaign to attribute it to.")
+    template_id: PositiveId | None = Field(None, description="Template to attribute it to.")
+    create_new_fields: bool | None = Field(
+        None, description="Add unknown data fields to the schema (default: project setting)."
+    )
+
+    @model_validator(mode="after")
+    def _one_user(self) -> TrackedEvent:
+        if (self.email is None) == (self.user_id is None):
+            raise ValueError("give exactly one of email and user_id")
+        return self
+
+
+class TrackEventResponse(ApiResponse):
+    """Iterable's envelope for a tracked event; ``params.id`` is the event's id."""
+
+    @property
+    def event_id(self) -> str | None:
+        """The id Iterable stored the event under (the one sent, or the one it generated)."""
+        value = (self.params or {}).get("id")
+        return str(value) if value is not None else None
+
+
+class UserEvent(IterableModel):
+    """One event in a user's history; Iterable adds fields by event type, all kept."""
+
+    id: str | None = None
+    event_name: str | None = None
+    event_type: str | None = Field(None, description="customEvent, purchase, emailSend, …")
+    created_at: str | int | None = Field(
+        None, description="When it happened: 'YYYY-MM-DD HH:MM:SS +00:00' or epoch ms."
+    )
+    email: str | None = None
+    user_id: str | None = None
+    campaign_id: int | None = None
+    template_id: int | None = None
+    data_fields: dict[str, Any] | None = None
+
+
+class UserEventsResponse(IterableModel):
+    events: list[UserEvent] = Field(default_factory=list)
