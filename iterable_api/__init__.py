@@ -16,7 +16,6 @@ except _metadata.PackageNotFoundError:  # running from a checkout that was never
 
 __all__ = [
     "ACTIONS",
-    "REGIONS",
     "Action",
     "AsyncClient",
     "Client",
@@ -26,6 +25,7 @@ __all__ = [
     "LocalLimiter",
     "NoLimiter",
     "Param",
+    "REGIONS",
     "ResponseKind",
     "RetryPolicy",
     "errors",
