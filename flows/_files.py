@@ -1,0 +1,285 @@
+"""Files the flows read and write: input files, storage locations, checkpoints and JSON lines.
+
+Everything here is plain Python (no Prefect run context needed), so the flows stay short and the
+rules live in one place:
+
+* ``Storage``: a directory the user chose, either a local path or a saved Prefect filesystem
+  block (``local-file-system/NAME`` or ``remote-file-system/NAME``).
+* ``open_source``: a binary, seekable handle on an input file, local or inside a block.
+* ``atomic_write_json``: write a whole JSON document so that a crash leaves the old one or the
+  new one, never half of either (temporary file in the same directory, fsync, ``os.replace``).
+* ``append_jsonl``: append JSON lines and make them durable before returning.
+* ``iter_lines``: read a binary file line by line from a byte offset, with each line's offsets and
+  a bound on its length, so that an over-long line never sits whole in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "BLOCK_SLUG",
+    "Line",
+    "Storage",
+    "append_jsonl",
+    "atomic_write_json",
+    "dumps_compact",
+    "iter_lines",
+    "load_filesystem_block",
+    "open_source",
+]
+
+#: A storage or source parameter that names a saved filesystem block rather than a path.
+BLOCK_SLUG = re.compile(r"^(local-file-system|remote-file-system)/[A-Za-z0-9][\w.-]*$")
+
+
+def dumps_compact(value: Any) -> str:
+    """JSON as the client puts it on the wire: no spaces, UTF-8 kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_filesystem_block(slug: str) -> Any:
+    """Load a saved ``LocalFileSystem`` or ``RemoteFileSystem`` block by ``type-slug/name``."""
+    from prefect.blocks.core import Block
+
+    try:
+        return Block.load(slug)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"could not load the filesystem block {slug!r}: {exc}") from None
+
+
+# ---- storage locations ---------------------------------------------------------------------
+
+
+class Storage:
+    """A directory the user chose: a local path, or a saved Prefect filesystem block.
+
+    A local path and a ``LocalFileSystem`` block are local directories, so ``append`` adds lines to
+    an existing file. A ``RemoteFileSystem`` (fsspec: s3://, gcs://, memory://…) has no append;
+    ``append`` rewrites the whole file, which the caller must only do to a file it owns.
+    """
+
+    def __init__(self, location: str) -> None:
+        location = location.strip()
+        if not location:
+            raise ValueError("the storage location is empty: give a path or a block name")
+        self.location = location
+        self._fs: Any = None  # an fsspec filesystem for a RemoteFileSystem block
+        self._base: str = ""
+        self._buffers: dict[str, bytes] = {}
+        if BLOCK_SLUG.match(location):
+            block = load_filesystem_block(location)
+            if location.startswith("local-file-system/"):
+                self.root: Path | None = Path(block._resolve_path(""))  # noqa: SLF001
+            else:
+                self.root = None
+                self._fs = block.filesystem
+                self._base = str(block.basepath).rstrip("/")
+        else:
+            self.root = Path(location).expanduser()
+        if self.root is not None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"cannot use {location!r} as storage: {exc}") from None
+            if not os.access(self.root, os.W_OK):
+                raise ValueError(f"cannot write to the storage directory {self.root}")
+
+    @property
+    def is_local(self) -> bool:
+        return self.root is not None
+
+    def where(self, name: str) -> str:
+        """The full path or URL of ``name`` in this storage, for results and messages."""
+        if self.root is not None:
+            return str((self.root / name).resolve())
+        return f"{self._base}/{name}"
+
+    def list(self, pattern: str) -> list[str]:
+        """Names (not paths) of files matching a glob ``pattern``, sorted."""
+        if self.root is not None:
+            return sorted(p.name for p in self.root.glob(pattern) if p.is_file())
+        found = self._fs.glob(f"{self._base}/{pattern}")
+        return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in found)
+
+    def read_bytes(self, name: str) -> bytes:
+        if self.root is not None:
+            return (self.root / name).read_bytes()
+        return bytes(self._fs.cat_file(f"{self._base}/{name}"))
+
+    def append(self, name: str, data: bytes) -> None:
+        """Add ``data`` at the end of ``name`` (creating it), durably."""
+        if self.root is not None:
+            with (self.root / name).open("ab") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return
+        whole = self._buffers.get(name, b"") + data
+        self._fs.pipe_file(f"{self._base}/{name}", whole)
+        self._buffers[name] = whole
+
+
+# ---- input files ---------------------------------------------------------------------------
+
+
+def open_source(path: str, block: str | None = None) -> tuple[IO[bytes], int, str]:
+    """Open an input file for binary reading: ``(handle, size in bytes, where)``.
+
+    Raises ``ValueError`` naming the file when it cannot be read, before anything is sent.
+    """
+    if not path or not path.strip():
+        raise ValueError("source: no file given")
+    if block:
+        if not BLOCK_SLUG.match(block):
+            raise ValueError(
+                f"source_block: {block!r} is not a filesystem block name; use "
+                "'local-file-system/NAME' or 'remote-file-system/NAME'"
+            )
+        fs_block = load_filesystem_block(block)
+        if block.startswith("local-file-system/"):
+            local = Path(fs_block._resolve_path(path))  # noqa: SLF001
+        else:
+            url = f"{str(fs_block.basepath).rstrip('/')}/{path.lstrip('/')}"
+            fs = fs_block.filesystem
+            try:
+                size = int(fs.size(url))
+                handle = fs.open(url, "rb")
+            except (OSError, FileNotFoundError) as exc:
+                raise ValueError(f"source: cannot read {url}: {exc}") from None
+            return handle, size, url
+    else:
+        local = Path(path).expanduser()
+    try:
+        handle = local.open("rb")
+    except OSError as exc:
+        raise ValueError(f"source: cannot read {local}: {exc.strerror or exc}") from None
+    if not local.is_file():
+        handle.close()
+        raise ValueError(f"source: {local} is not a file")
+    return handle, local.stat().st_size, str(local.resolve())
+
+
+@dataclass(frozen=True)
+class Line:
+    """One physical line: its number (1-based), byte offsets and bytes (without the newline).
+
+    ``overlong`` lines keep only their first ``limit`` bytes in ``data``; ``end`` is still the
+    offset just past the whole line, so reading resumes after it.
+    """
+
+    number: int
+    start: int
+    end: int
+    data: bytes
+    overlong: bool = False
+
+
+def iter_lines(
+    handle: IO[bytes],
+    *,
+    start: int = 0,
+    first_number: int = 1,
+    limit: int = 1_000_000,
+    block_size: int = 1 << 20,
+) -> Iterator[Line]:
+    """The lines of ``handle`` from byte ``start``, each at most ``limit`` bytes kept.
+
+    ``\\r\\n`` and ``\\n`` end a line; the last line may lack one. Reads in blocks with
+    ``read()`` only, so any file-like object (fsspec's included) works.
+    """
+    handle.seek(start)
+    offset = start  # the file offset of buffer[0]
+    number = first_number
+    buffer = b""
+    pos = 0
+    eof = False
+    while True:
+        newline = buffer.find(b"\n", pos)
+        if newline == -1 and not eof and len(buffer) - pos <= limit:
+            block = handle.read(block_size)
+            if block:
+                buffer = buffer[pos:] + block
+                offset += pos
+                pos = 0
+                continue
+            eof = True
+            continue
+        if newline != -1 and newline - pos <= limit:
+            data = buffer[pos:newline]
+            yield Line(number, offset + pos, offset + newline + 1, data.rstrip(b"\r"))
+            pos = newline + 1
+        elif newline == -1 and eof and len(buffer) - pos <= limit:
+            if pos >= len(buffer):
+                return
+            data = buffer[pos:]
+            yield Line(number, offset + pos, offset + len(buffer), data.rstrip(b"\r"))
+            pos = len(buffer)
+        else:
+            # Over-long: keep the first ``limit`` bytes, skip to the end of the line.
+            kept = buffer[pos : pos + limit]
+            line_start = offset + pos
+            while newline == -1 and not eof:
+                offset += len(buffer)
+                buffer = handle.read(block_size)
+                pos = 0
+                if not buffer:
+                    eof = True
+                    break
+                newline = buffer.find(b"\n")
+            if newline == -1:
+                line_end = offset + len(buffer)
+                pos = len(buffer)
+            else:
+                line_end = offset + newline + 1
+                pos = newline + 1
+            yield Line(number, line_start, line_end, kept, overlong=True)
+        number += 1
+
+
+# ---- durable writes ------------------------------------------------------------------------
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any) -> None:
+    """Replace ``path`` with ``value`` as JSON, atomically and durably."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(value, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
+    """Append one JSON line per record to ``path``, durably; return the file's new size."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(dumps_compact(r) + "\n" for r in records).encode()
+    with target.open("ab") as out:
+        if data:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return out.tell()
