@@ -130,6 +130,11 @@ class Sandbox:
         path: str = scope["path"]
         if path.startswith("/_sandbox/"):
             await self._control(scope, receive, send)
+        elif path.startswith("/_files/") and scope["method"] == "GET":
+            # Export file downloads: pre-signed URLs, no API key (as Iterable's S3 links).
+            from sandbox.handlers.exports import download
+
+            await self._send_reply(send, download(self, path.removeprefix("/_files/")))
         else:
             await self._api(scope, receive, send)
 

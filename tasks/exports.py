@@ -1,3 +1,436 @@
-"""Tasks for Iterable's exports actions."""
+"""Tasks for Iterable's exports: synchronous streamed exports and the asynchronous job API.
 
-__all__: list[str] = []
+``export_data_csv``, ``export_data_json`` and ``export_user_events`` stream their answer into a
+local file as it arrives (never whole in memory) and return a ``StreamSummary`` (path, bytes,
+records, SHA-256). Large or long windows belong to the job API: ``start_export``, then poll
+``list_export_files`` (or walk ``iter_export_files``) and fetch each file's URL with
+``download_export_file`` within 30 minutes of listing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+)
+
+from blocks import IterableCredentials
+from iterable_api.errors import TransportError, error_from_response
+from iterable_api.models import ApiResponse
+from iterable_api.models.exports import ExportFile, ExportJobFiles, ExportJobs, ExportJobStarted
+from tasks._core import StreamSummary, client_for, iterable_task, resolve_credentials
+from tasks._types import Email, ExportDateTime, PositiveId, UserId
+
+__all__ = [
+    "DATA_TYPE_NAMES",
+    "DateRange",
+    "ExportDataType",
+    "ExportJobState",
+    "OutputFormat",
+    "cancel_export",
+    "download_export_file",
+    "export_data_csv",
+    "export_data_json",
+    "export_user_events",
+    "iter_export_files",
+    "list_export_files",
+    "list_export_jobs",
+    "start_export",
+]
+
+#: What an export can hold: message events by channel, subscriptions, purchases, custom
+#: events, user profiles and usage records (Iterable's Swagger enum).
+ExportDataType = Literal[
+    "emailSend",
+    "emailOpen",
+    "emailClick",
+    "hostedUnsubscribeClick",
+    "emailComplaint",
+    "emailBounce",
+    "emailSendSkip",
+    "pushSend",
+    "pushOpen",
+    "pushUninstall",
+    "pushBounce",
+    "pushSendSkip",
+    "inAppSend",
+    "inAppOpen",
+    "inAppClick",
+    "inAppClose",
+    "inAppDelete",
+    "inAppDelivery",
+    "inAppSendSkip",
+    "inAppRecall",
+    "inboxSession",
+    "inboxMessageImpression",
+    "smsSend",
+    "smsBounce",
+    "smsClick",
+    "smsReceived",
+    "smsSendSkip",
+    "webPushSend",
+    "webPushClick",
+    "webPushSendSkip",
+    "rcsSend",
+    "rcsSendSkip",
+    "emailSubscribe",
+    "emailUnSubscribe",
+    "purchase",
+    "customEvent",
+    "user",
+    "smsUsageInfo",
+    "embeddedSend",
+    "embeddedSendSkip",
+    "embeddedClick",
+    "embeddedReceived",
+    "embeddedImpression",
+    "embeddedSession",
+    "unknownSession",
+    "journeyExit",
+    "whatsAppBounce",
+    "whatsAppClick",
+    "whatsAppReceived",
+    "whatsAppSeen",
+    "whatsAppSend",
+    "whatsAppSendSkip",
+    "whatsAppUsageInfo",
+]
+DATA_TYPE_NAMES: tuple[str, ...] = ExportDataType.__args__  # type: ignore[attr-defined]
+
+#: Iterable's named windows, in UTC days.
+DateRange = Literal["Today", "Yesterday", "BeforeToday", "All"]
+OutputFormat = Literal["text/csv", "application/x-json-stream"]
+#: Filter values Iterable accepts for ``list_export_jobs``.
+ExportJobState = Literal[
+    "enqueued", "queued", "running", "completed", "failed", "cancelled", "cancelling"
+]
+
+_FieldName = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^,\s]+$")]
+#: Field names, sent comma-separated as Iterable's ``onlyFields``/``omitFields`` expect.
+FieldList = Annotated[
+    list[_FieldName], Field(min_length=1), PlainSerializer(",".join, return_type=str)
+]
+_Delimiter = Annotated[str, StringConstraints(min_length=1, max_length=1, pattern=r"^[^\r\n\"]$")]
+
+
+def _window_end(value: Any, info: ValidationInfo) -> Any:
+    """``date_range`` or the pair start/end, not both; start before end.
+
+    Runs on ``end_date_time`` (declared after the others, and validated even when omitted),
+    because a task's signature has no place for a cross-field rule of its own. Giving neither
+    leaves Iterable's default window, ``Today``.
+    """
+    data = info.data
+    if "date_range" not in data or "start_date_time" not in data:
+        return value  # an earlier argument failed; it is reported on its own
+    date_range, start = data["date_range"], data["start_date_time"]
+    if date_range is not None and (start is not None or value is not None):
+        raise ValueError("give date_range or start_date_time/end_date_time, not both")
+    if (start is None) != (value is None):
+        raise ValueError("give both start_date_time and end_date_time")
+    if start is not None and value is not None and not start < value:
+        raise ValueError("end_date_time must be after start_date_time")
+    return value
+
+
+def _job_window_end(value: Any, info: ValidationInfo) -> Any:
+    start = info.data.get("start_date_time")
+    if start is not None and value is not None and not start < value:
+        raise ValueError("end_date_time must be after start_date_time")
+    return value
+
+
+def _csv_only(value: Any, info: ValidationInfo) -> Any:
+    if value is not None and info.data.get("output_format") != "text/csv":
+        raise ValueError("delimiter applies only to output_format 'text/csv'")
+    return value
+
+
+_WindowEnd = Annotated[
+    ExportDateTime | None, AfterValidator(_window_end), Field(validate_default=True)
+]
+_JobWindowEnd = Annotated[ExportDateTime | None, AfterValidator(_job_window_end)]
+
+
+@iterable_task("ITERABLE_EXPORT_DATA_CSV", run_name="export-data-csv-{data_type_name}")
+def export_data_csv(
+    data_type_name: ExportDataType,
+    date_range: DateRange | None = None,
+    start_date_time: ExportDateTime | None = None,
+    end_date_time: _WindowEnd = None,
+    only_fields: FieldList | None = None,
+    omit_fields: FieldList | None = None,
+    campaign_id: PositiveId | None = None,
+    delimiter: _Delimiter | None = None,
+    *,
+    destination: str,
+    credentials: IterableCredentials | None = None,
+) -> StreamSummary:
+    """Export one data type for a window as CSV, streamed into a local file.
+
+    Use it for windows small enough to download in one request (a day, a week); for larger
+    ones use ``start_export``. Give either ``date_range`` or both ``start_date_time`` and
+    ``end_date_time`` (neither: Iterable's default, ``Today``). A cut connection raises ``TransportError``; the task retries, rewriting
+    the file from the start.
+
+    ITERABLE_EXPORT_DATA_CSV: GET /api/export/data.csv (4 requests/minute per project).
+
+    Args:
+        data_type_name: what to export (``emailSend``, ``purchase``, ``user``, …).
+        date_range: ``Today`` (the default), ``Yesterday``, ``BeforeToday`` or ``All`` (UTC
+            days).
+        start_date_time: start of the window, inclusive (naive times are UTC).
+        end_date_time: end of the window, exclusive; after ``start_date_time``.
+        only_fields: export only these fields.
+        omit_fields: leave these fields out.
+        campaign_id: only records of this campaign.
+        delimiter: one character separating columns (Iterable's default ``,``).
+        destination: the local file to write (parent directories are created).
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        Where the CSV was written, its size, its row count (header excluded) and SHA-256.
+    """
+
+
+@iterable_task("ITERABLE_EXPORT_DATA_JSON", run_name="export-data-json-{data_type_name}")
+def export_data_json(
+    data_type_name: ExportDataType,
+    date_range: DateRange | None = None,
+    start_date_time: ExportDateTime | None = None,
+    end_date_time: _WindowEnd = None,
+    only_fields: FieldList | None = None,
+    omit_fields: FieldList | None = None,
+    campaign_id: PositiveId | None = None,
+    *,
+    destination: str,
+    credentials: IterableCredentials | None = None,
+) -> StreamSummary:
+    """Export one data type for a window as newline-delimited JSON, streamed into a local file.
+
+    Same rules as ``export_data_csv``: give either ``date_range`` or both ends of a window
+    (neither: ``Today``), and prefer ``start_export`` for large windows. Each line of the file is one JSON record.
+
+    ITERABLE_EXPORT_DATA_JSON: GET /api/export/data.json (4 requests/minute per project).
+
+    Args:
+        data_type_name: what to export (``emailSend``, ``purchase``, ``user``, …).
+        date_range: ``Today`` (the default), ``Yesterday``, ``BeforeToday`` or ``All`` (UTC
+            days).
+        start_date_time: start of the window, inclusive (naive times are UTC).
+        end_date_time: end of the window, exclusive; after ``start_date_time``.
+        only_fields: export only these fields.
+        omit_fields: leave these fields out.
+        campaign_id: only records of this campaign.
+        destination: the local file to write (parent directories are created).
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        Where the records were written, their size, their count (lines) and SHA-256.
+    """
+
+
+@iterable_task(
+    "ITERABLE_EXPORT_USER_EVENTS",
+    run_name="export-user-events",
+    one_of=("email", "user_id"),
+    need_one=True,
+)
+def export_user_events(
+    email: Email | None = None,
+    user_id: UserId | None = None,
+    include_custom_events: bool | None = None,
+    *,
+    destination: str,
+    credentials: IterableCredentials | None = None,
+) -> StreamSummary:
+    """Export every event of one user as newline-delimited JSON, streamed into a local file.
+
+    Use it to answer a data-access request or to inspect one user's history. Identify the user
+    by ``email`` or ``user_id`` (exactly one); an unknown user fails with Iterable's
+    ``UnknownEmailError``/``UnknownUserIdError``.
+
+    ITERABLE_EXPORT_USER_EVENTS: GET /api/export/userEvents (no documented rate limit).
+
+    Args:
+        email: the user's email address.
+        user_id: the user's userId.
+        include_custom_events: also export custom events (Iterable's default: no).
+        destination: the local file to write (parent directories are created).
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        Where the events were written, their size, their count (lines) and SHA-256.
+    """
+
+
+@iterable_task("ITERABLE_START_EXPORT", run_name="start-export-{data_type_name}")
+def start_export(
+    data_type_name: ExportDataType,
+    output_format: OutputFormat,
+    start_date_time: ExportDateTime | None = None,
+    end_date_time: _JobWindowEnd = None,
+    only_fields: FieldList | None = None,
+    omit_fields: FieldList | None = None,
+    campaign_id: PositiveId | None = None,
+    delimiter: Annotated[_Delimiter | None, AfterValidator(_csv_only)] = None,
+    *,
+    credentials: IterableCredentials | None = None,
+) -> ExportJobStarted:
+    """Start an asynchronous export job, for windows too large for one streamed request.
+
+    Every call starts a new job, so the task never re-sends it: an unknown outcome raises
+    ``OutcomeUnknown`` (check ``list_export_jobs`` before starting again). At most 4 jobs run
+    at once per organization; the others wait Enqueued. Poll ``list_export_files``.
+
+    ITERABLE_START_EXPORT: POST /api/export/start (1 request/s per organization; 4 running
+    exports per organization).
+
+    Args:
+        data_type_name: what to export (``emailSend``, ``purchase``, ``user``, …).
+        output_format: ``text/csv`` or ``application/x-json-stream`` (one JSON object a line).
+        start_date_time: records from this time, inclusive (naive times are UTC).
+        end_date_time: records before this time, exclusive; after ``start_date_time``.
+        only_fields: export only these fields.
+        omit_fields: leave these fields out.
+        campaign_id: only records of this campaign.
+        delimiter: one CSV column separator; only with ``text/csv``.
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        The new job's ``job_id``.
+    """
+
+
+@iterable_task("ITERABLE_LIST_EXPORT_JOBS")
+def list_export_jobs(
+    job_state: ExportJobState | None = None,
+    *,
+    credentials: IterableCredentials | None = None,
+) -> ExportJobs:
+    """List the project's recent export jobs, optionally only those in one state.
+
+    Use it to find jobs already running before starting another, or to recover a job id after
+    an uncertain ``start_export``.
+
+    ITERABLE_LIST_EXPORT_JOBS: GET /api/export/jobs (no documented rate limit).
+
+    Args:
+        job_state: ``enqueued`` (or ``queued``), ``running``, ``completed``, ``failed``,
+            ``cancelled`` or ``cancelling``.
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        The jobs, each with its id, data type, state, bytes exported and times.
+    """
+
+
+@iterable_task("ITERABLE_LIST_EXPORT_FILES", run_name="list-export-files-{job_id}")
+def list_export_files(
+    job_id: PositiveId,
+    start_after: Annotated[str, StringConstraints(min_length=1)] | None = None,
+    *,
+    credentials: IterableCredentials | None = None,
+) -> ExportJobFiles:
+    """Read an export job's state and a page of its files, each with a download URL.
+
+    Files appear while the job runs; page by passing the last file name seen as
+    ``start_after``. A job may go back from Running to Enqueued when Iterable restarts it; it
+    keeps its progress. URLs expire 30 minutes after this call.
+
+    ITERABLE_LIST_EXPORT_FILES: GET /api/export/{jobId}/files (1 request/s per organization).
+
+    Args:
+        job_id: the id ``start_export`` returned.
+        start_after: list only files named after this one.
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        The job's state, whether the export was truncated, and the page of files.
+    """
+
+
+@iterable_task("ITERABLE_CANCEL_EXPORT", run_name="cancel-export-{job_id}")
+def cancel_export(
+    job_id: PositiveId, *, credentials: IterableCredentials | None = None
+) -> ApiResponse:
+    """Cancel an export job that is still enqueued or running.
+
+    A job that already completed, failed or was cancelled cannot be cancelled (``BadParams``).
+
+    ITERABLE_CANCEL_EXPORT: DELETE /api/export/{jobId} (1 request/s per project).
+
+    Args:
+        job_id: the id ``start_export`` returned.
+        credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
+            variables.
+
+    Returns:
+        Iterable's success envelope.
+    """
+
+
+def iter_export_files(
+    job_id: int,
+    credentials: IterableCredentials | None = None,
+    *,
+    start_after: str | None = None,
+) -> Iterator[ExportFile]:
+    """The files an export job has listed so far, walking ``startAfter`` pages.
+
+    Stops at an empty page: for a finished job that is every file; for a running one, call
+    again later with ``start_after`` set to the last file seen. Each file's URL is fresh.
+    """
+    client = client_for(resolve_credentials(credentials))
+    while True:
+        raw = client.call("ITERABLE_LIST_EXPORT_FILES", job_id=job_id, start_after=start_after)
+        page = ExportJobFiles.model_validate(raw)
+        if not page.files:
+            return
+        yield from page.files
+        start_after = page.files[-1].file
+
+
+def download_export_file(url: str, destination: str, *, timeout: float = 60.0) -> StreamSummary:
+    """Stream one export file's URL into ``destination``, hashing and counting as it goes.
+
+    The URL is pre-signed (no API key is sent). An expired URL answers 403, raised as
+    ``PermissionDenied``: list the job's files again for a fresh URL.
+    """
+    path = Path(destination)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = lines = 0
+    try:
+        with httpx.stream("GET", url, timeout=timeout) as response:
+            if not response.is_success:
+                text = response.read().decode(errors="replace")
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                raise error_from_response(response.status_code, headers, text)
+            with path.open("wb") as out:
+                for chunk in response.iter_bytes(65_536):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    lines += chunk.count(b"\n")
+    except httpx.HTTPError as exc:
+        raise TransportError(f"download failed after {size} bytes: {type(exc).__name__}") from None
+    header = 1 if path.suffix == ".csv" and size else 0
+    return StreamSummary(
+        path=str(path), bytes=size, records=max(0, lines - header), sha256=digest.hexdigest()
+    )
