@@ -571,6 +571,11 @@ ACTIONS: tuple[Action, ...] = (
         "ITERABLE_LIST_CATALOGS",
         "GET",
         "/api/catalogs",
+        params=(
+            # Not in the action list, but in Iterable's Swagger: without them only page 1 is seen.
+            Param("page", "page", QUERY, "integer"),
+            Param("page_size", "pageSize", QUERY, "integer"),
+        ),
         limit=Limit(100, SECOND, API_KEY),
         effect=READ,
     ),

@@ -6,7 +6,9 @@ share one limiter safely), then sleeps outside the lock until its slot comes.
 
 The buckets run slightly under Iterable's numbers on purpose: requests leave in order but arrive
 with jitter, so a client that spent Iterable's whole burst would see 429s whenever a late request
-and an on-time one landed together. Half the burst and 97% of the rate leave that margin.
+and an on-time one landed together. Half the burst and 97% of the rate leave that margin. A limit
+of one request per period has no burst to halve, so its requests are spaced 10% further apart
+instead: the only slack there is time.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 RATE_FRACTION = 0.97
+SINGLE_TOKEN_RATE_FRACTION = 0.9
 BURST_FRACTION = 0.5
 
 
@@ -142,7 +145,8 @@ class LocalLimiter:
             bucket = self._buckets.get(key)
             if bucket is None:
                 burst = max(1, int(limit.requests * BURST_FRACTION))
-                per_second = limit.per_second * self.scale * RATE_FRACTION
+                fraction = SINGLE_TOKEN_RATE_FRACTION if limit.requests == 1 else RATE_FRACTION
+                per_second = limit.per_second * self.scale * fraction
                 bucket = self._buckets[key] = _Bucket(per_second, burst)
             return bucket.reserve(now)
 

@@ -41,6 +41,7 @@ __all__ = [
     "get_catalog_field_mappings",
     "get_catalog_item",
     "iter_catalog_items",
+    "iter_catalogs",
     "list_catalog_items",
     "list_catalogs",
     "replace_catalog_item",
@@ -95,16 +96,22 @@ _PageSize = Annotated[int, Field(ge=1, le=1000)]
 
 
 @iterable_task("ITERABLE_LIST_CATALOGS")
-def list_catalogs(*, credentials: IterableCredentials | None = None) -> CatalogList:
-    """List the project's catalogs by name.
+def list_catalogs(
+    page: Annotated[int, Field(ge=1)] | None = None,
+    page_size: Annotated[int, Field(ge=1, le=1000)] | None = None,
+    *,
+    credentials: IterableCredentials | None = None,
+) -> CatalogList:
+    """List the project's catalogs by name, one page at a time.
 
-    Use it to check which catalogs exist before reading or writing items. Iterable answers the
-    first page (10 catalogs by default) with the total count; the action takes no paging
-    parameters.
+    Use it to check which catalogs exist before reading or writing items. Iterable answers one
+    page (10 catalogs by default) with the total count; ``iter_catalogs`` walks every page.
 
     ITERABLE_LIST_CATALOGS: GET /api/catalogs (100 requests/s per API key).
 
     Args:
+        page: the page to read, from 1.
+        page_size: catalogs per page, 1 to 1000 (Iterable's default is 10).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
@@ -409,6 +416,22 @@ def update_catalog_item(
     Returns:
         Iterable's envelope acknowledging the write.
     """
+
+
+def iter_catalogs(
+    credentials: IterableCredentials | None = None, *, page_size: int = 100
+) -> Iterator[str]:
+    """Every catalog name of the project, page by page (always sending ``page`` and ``pageSize``)."""
+    client = client_for(resolve_credentials(credentials))
+    page = 1
+    while True:
+        result = CatalogList.model_validate(
+            client.call("ITERABLE_LIST_CATALOGS", page=page, page_size=page_size)
+        )
+        yield from result.names
+        if len(result.catalog_names) < page_size or not result.next_page_url:
+            return
+        page += 1
 
 
 def iter_catalog_items(

@@ -20,6 +20,7 @@ from tasks.catalogs import (
     get_catalog_field_mappings,
     get_catalog_item,
     iter_catalog_items,
+    iter_catalogs,
     list_catalog_items,
     list_catalogs,
     replace_catalog_item,
@@ -60,11 +61,21 @@ class TestListCatalogs:
         [entry] = _requests(sandbox, project, "ITERABLE_LIST_CATALOGS")
         assert (entry.method, entry.path) == ("GET", "/api/catalogs")
 
-    def test_refuses_paging_parameters_the_action_does_not_take(
+    def test_pages_through_every_catalog(self, run_in_flow, credentials, client, sandbox, project):
+        names = [f"Catalog-{n:02d}" for n in range(7)]
+        for name in names:
+            client.call("ITERABLE_CREATE_CATALOG", catalog_name=name)
+        second = run_in_flow(list_catalogs, page=2, page_size=3, credentials=credentials)
+        assert second.names == names[3:6] and second.next_page_url
+        assert list(iter_catalogs(credentials, page_size=3)) == names
+        pages = [e.query for e in _requests(sandbox, project, "ITERABLE_LIST_CATALOGS")]
+        assert pages[1:] == [{"page": [str(n)], "pageSize": ["3"]} for n in (1, 2, 3)]
+
+    def test_refuses_a_page_size_over_1000_before_sending(
         self, run_in_flow, credentials, sandbox, project
     ):
-        with pytest.raises(TypeError):
-            run_in_flow(list_catalogs, page=2, credentials=credentials)
+        with pytest.raises(InputValidationError, match="page_size"):
+            run_in_flow(list_catalogs, page_size=1001, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
