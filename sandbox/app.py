@@ -157,7 +157,9 @@ class Sandbox:
         try:
             if action is None:
                 entry.status = 404
-                page = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+                page = (
+                    "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+                )
                 await self._send_reply(send, Reply(page, 404, "text/html"))
                 return
             if project is None:
@@ -271,7 +273,9 @@ class Sandbox:
         elif fault.kind == "error":
             reply = Reply(_error_body(fault.code, fault.msg, fault.params), fault.status)
         elif fault.kind == "html":
-            page = f"<html><head><title>{fault.status} {fault.msg}</title></head><body></body></html>"
+            page = (
+                f"<html><head><title>{fault.status} {fault.msg}</title></head><body></body></html>"
+            )
             reply = Reply(page, fault.status, "text/html")
         else:
             reply = Reply(_error_body("GenericError", "Please try again later (injected)"), 500)

@@ -36,7 +36,9 @@ def render() -> str:
         limit = str(action.limit) if action.limit else "not documented"
         if action.daily_cap:
             limit += f"; {action.daily_cap.requests} per 24 h"
-        effect = action.effect.value + (f" (write with `{action.dedupe_by}`)" if action.dedupe_by else "")
+        effect = action.effect.value + (
+            f" (write with `{action.dedupe_by}`)" if action.dedupe_by else ""
+        )
         lines.append(
             f"| `{action.id}` | {name} | `{action.method} {action.path}` | {limit} | {effect} "
             f"| {action.tier.value if action.tier else ''} |"

@@ -39,10 +39,14 @@ def test_default_permissions_read_and_write_only():
         creds.check_permission(get_action("forget_user"))
 
 
-def test_a_task_outside_the_tiers_refuses_before_any_request(run_in_flow, sandbox_server, sandbox, project, api_key):
+def test_a_task_outside_the_tiers_refuses_before_any_request(
+    run_in_flow, sandbox_server, sandbox, project, api_key
+):
     from tasks.channels import list_channels
 
-    read_only = IterableCredentials(api_key=api_key, base_url=sandbox_server.url, permissions=["write"])
+    read_only = IterableCredentials(
+        api_key=api_key, base_url=sandbox_server.url, permissions=["write"]
+    )
     with pytest.raises(MissingPermission, match="'read' permission"):
         run_in_flow(list_channels, credentials=read_only)
     assert sandbox.state.requests(project_id=project.id) == []
@@ -71,7 +75,10 @@ def test_saved_block_round_trips_and_registers_from_the_cli(prefect_server):
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run(
         [sys.executable, "-m", "prefect", "block", "register", "-m", "blocks"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "Iterable Credentials" in done.stdout

@@ -29,14 +29,18 @@ def test_every_action_has_its_task():
 def test_every_task_takes_credentials_last_and_keyword_only():
     for task in tasks.ACTIONS.values():
         params = list(inspect.signature(task.fn).parameters.values())
-        assert params[-1].name == "credentials" and params[-1].kind is inspect.Parameter.KEYWORD_ONLY
+        assert (
+            params[-1].name == "credentials" and params[-1].kind is inspect.Parameter.KEYWORD_ONLY
+        )
 
 
 def test_docstring_args_name_every_parameter():
     for task in tasks.ACTIONS.values():
         doc = task.fn.__doc__
         for name in inspect.signature(task.fn).parameters:
-            assert f"    {name}:" in doc or f"    {name} (" in doc, f"{task.name}: {name} undocumented"
+            assert f"    {name}:" in doc or f"    {name} (" in doc, (
+                f"{task.name}: {name} undocumented"
+            )
 
 
 def test_docs_actions_md_is_generated_from_the_catalog():

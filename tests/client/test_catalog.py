@@ -11,7 +11,9 @@ import pytest
 from iterable_api.catalog import ACTIONS, Effect, Location, Period, Scope, Tier, get_action
 
 REFERENCE = Path(__file__).parents[1] / "reference"
-ACTION_LIST = {a["action"]: a for a in json.loads((REFERENCE / "iterable-actions.json").read_text())}
+ACTION_LIST = {
+    a["action"]: a for a in json.loads((REFERENCE / "iterable-actions.json").read_text())
+}
 SWAGGER = json.loads((REFERENCE / "iterable-openapi.json").read_text())
 
 _IN = {"path": Location.PATH, "query": Location.QUERY, "body": Location.BODY}
@@ -54,7 +56,9 @@ def test_the_catalog_has_the_116_actions_once_each():
 def test_method_path_and_parameters_match_the_references(action):
     reference = ACTION_LIST[action.id]
     assert (action.method, action.path) == (reference["method"], reference["path"])
-    assert action.path in SWAGGER["paths"] and action.method.lower() in SWAGGER["paths"][action.path]
+    assert (
+        action.path in SWAGGER["paths"] and action.method.lower() in SWAGGER["paths"][action.path]
+    )
 
     wire_names = reference.get("wire_names", {})
     expected = {
@@ -91,7 +95,11 @@ def test_rate_limits_and_side_effects_match_the_action_list(action):
     if match is None:
         assert action.limit is None
     else:
-        scope = {"project": Scope.PROJECT, "API key": Scope.API_KEY, "organization": Scope.ORGANIZATION}
+        scope = {
+            "project": Scope.PROJECT,
+            "API key": Scope.API_KEY,
+            "organization": Scope.ORGANIZATION,
+        }
         assert action.limit is not None
         assert (action.limit.requests, action.limit.period, action.limit.scope) == (
             int(match[1]),
@@ -99,7 +107,9 @@ def test_rate_limits_and_side_effects_match_the_action_list(action):
             scope[match[3]],
         )
     cap = re.search(r"Daily Cap: (\d+)", text)
-    assert (action.daily_cap.requests if action.daily_cap else None) == (int(cap[1]) if cap else None)
+    assert (action.daily_cap.requests if action.daily_cap else None) == (
+        int(cap[1]) if cap else None
+    )
     if reference["idempotent"]:
         assert action.effect is not Effect.SEND
     else:

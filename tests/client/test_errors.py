@@ -37,14 +37,28 @@ def once(credentials):
 
 @pytest.mark.parametrize("code", sorted(errors.CODE_CLASSES))
 def test_every_swagger_code_raises_its_class(once, sandbox, project, code):
-    params = {"validationErrors": {"age": {"expected": "long"}}} if code.startswith("Request") else {"k": 1}
+    params = (
+        {"validationErrors": {"age": {"expected": "long"}}}
+        if code.startswith("Request")
+        else {"k": 1}
+    )
     sandbox.inject(
-        "ITERABLE_LIST_CHANNELS", "error", status=_status(code), code=code, msg=f"{code} says no", params=params
+        "ITERABLE_LIST_CHANNELS",
+        "error",
+        status=_status(code),
+        code=code,
+        msg=f"{code} says no",
+        params=params,
     )
     with pytest.raises(errors.CODE_CLASSES[code]) as caught:
         once.call("ITERABLE_LIST_CHANNELS")
     error = caught.value
-    assert (error.status, error.code, error.msg, error.params) == (_status(code), code, f"{code} says no", params)
+    assert (error.status, error.code, error.msg, error.params) == (
+        _status(code),
+        code,
+        f"{code} says no",
+        params,
+    )
     assert error.action == "ITERABLE_LIST_CHANNELS"
     assert isinstance(error, errors.ApiError) and isinstance(error, errors.IterableError)
 
@@ -59,8 +73,12 @@ def test_the_status_decides_even_when_iterable_says_success(once, sandbox, proje
 def test_field_type_mismatch_carries_the_validation_errors(once, sandbox, project):
     details = {"age": {"expected": "long", "got": "string"}}
     sandbox.inject(
-        "ITERABLE_LIST_CHANNELS", "error", status=400, code="RequestFieldsTypesMismatched",
-        msg="types", params={"validationErrors": details},
+        "ITERABLE_LIST_CHANNELS",
+        "error",
+        status=400,
+        code="RequestFieldsTypesMismatched",
+        msg="types",
+        params={"validationErrors": details},
     )
     with pytest.raises(errors.RequestFieldsTypesMismatched) as caught:
         once.call("ITERABLE_LIST_CHANNELS")
@@ -93,7 +111,9 @@ def test_an_html_page_becomes_the_same_tree_with_its_title(once, sandbox, projec
 
 
 def test_no_server_is_a_connect_error(credentials):
-    with Client("k", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=2, backoff_base=0.01)) as client:
+    with Client(
+        "k", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=2, backoff_base=0.01)
+    ) as client:
         with pytest.raises(errors.ConnectError):
             client.call("ITERABLE_LIST_CHANNELS")
 

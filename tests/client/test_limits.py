@@ -38,7 +38,9 @@ def _check_log(sandbox, project, sent: int) -> None:
     assert (len(times) - limit) / elapsed <= limit, elapsed
 
 
-def test_a_threaded_burst_three_times_the_limit_gets_no_429(sandbox_server, sandbox, project, api_key):
+def test_a_threaded_burst_three_times_the_limit_gets_no_429(
+    sandbox_server, sandbox, project, api_key
+):
     sent = 3 * get_action(ACTION).limit.requests
     with Client(api_key, base_url=sandbox_server.url) as client:
         per_thread = sent // 6
@@ -55,7 +57,9 @@ def test_a_threaded_burst_three_times_the_limit_gets_no_429(sandbox_server, sand
     _check_log(sandbox, project, sent)
 
 
-def test_an_asyncio_burst_three_times_the_limit_gets_no_429(sandbox_server, sandbox, project, api_key):
+def test_an_asyncio_burst_three_times_the_limit_gets_no_429(
+    sandbox_server, sandbox, project, api_key
+):
     sent = 3 * get_action(ACTION).limit.requests
 
     async def burst() -> None:

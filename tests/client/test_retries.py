@@ -41,14 +41,17 @@ def test_a_read_delayed_past_the_timeout_is_retried(credentials, sandbox, projec
     assert len(sandbox.state.requests("ITERABLE_LIST_CHANNELS", project_id=project.id)) == 2
 
 
-def test_a_send_delayed_past_the_timeout_is_sent_once_and_its_outcome_unknown(credentials, sandbox, project):
+def test_a_send_delayed_past_the_timeout_is_sent_once_and_its_outcome_unknown(
+    credentials, sandbox, project
+):
     sandbox.inject("ITERABLE_CREATE_LIST", "delay", seconds=1.5)
     with credentials.get_client(timeout=0.5) as client:
         with pytest.raises(errors.OutcomeUnknown, match="outcome unknown") as caught:
             client.call("ITERABLE_CREATE_LIST", name="launch-audience")
     assert caught.value.action == "ITERABLE_CREATE_LIST"
     log = sandbox.state.requests("ITERABLE_CREATE_LIST", project_id=project.id)
-    assert len(log) == 1 and log[0].processed  # Iterable did act: a retry would have made a second list
+    # Iterable did act: a retry would have made a second list.
+    assert len(log) == 1 and log[0].processed
 
 
 def test_a_send_after_a_500_is_not_retried(client, sandbox, project):
@@ -62,12 +65,16 @@ def test_a_send_after_a_500_is_not_retried(client, sandbox, project):
 def test_a_send_refused_with_429_did_not_happen_so_it_is_retried(client, sandbox, project):
     sandbox.inject("ITERABLE_CREATE_LIST", "429", retry_after=0.2)
     assert client.call("ITERABLE_CREATE_LIST", name="launch-audience")["listId"]
-    assert [e.status for e in sandbox.state.requests("ITERABLE_CREATE_LIST", project_id=project.id)] == [429, 200]
+    assert [
+        e.status for e in sandbox.state.requests("ITERABLE_CREATE_LIST", project_id=project.id)
+    ] == [429, 200]
 
 
 def test_an_event_with_its_own_id_is_retried_like_any_repeatable_write(client, sandbox, project):
     sandbox.inject("ITERABLE_TRACK_EVENT", "500")
-    client.call("ITERABLE_TRACK_EVENT", event_name="signup", email="a@example.com", event_id="evt-1")
+    client.call(
+        "ITERABLE_TRACK_EVENT", event_name="signup", email="a@example.com", event_id="evt-1"
+    )
     assert len(sandbox.state.requests("ITERABLE_TRACK_EVENT", project_id=project.id)) == 2
     sandbox.inject("ITERABLE_TRACK_EVENT", "500")
     with pytest.raises(errors.OutcomeUnknown):
@@ -75,7 +82,9 @@ def test_an_event_with_its_own_id_is_retried_like_any_repeatable_write(client, s
 
 
 def test_4xx_validation_errors_are_never_retried(client, sandbox, project):
-    sandbox.inject("ITERABLE_LIST_CHANNELS", "error", status=400, code="BadParams", msg="no", count=3)
+    sandbox.inject(
+        "ITERABLE_LIST_CHANNELS", "error", status=400, code="BadParams", msg="no", count=3
+    )
     with pytest.raises(errors.BadParams):
         client.call("ITERABLE_LIST_CHANNELS")
     assert len(sandbox.state.requests("ITERABLE_LIST_CHANNELS", project_id=project.id)) == 1
@@ -90,6 +99,8 @@ def test_attempts_are_configurable(credentials, sandbox, project):
 
 
 def test_a_connection_refused_is_retried_then_raised(sandbox):
-    with Client("k", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=3, backoff_base=0.01)) as c:
+    with Client(
+        "k", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=3, backoff_base=0.01)
+    ) as c:
         with pytest.raises(errors.ConnectError):
             c.call("ITERABLE_CREATE_LIST", name="x")

@@ -10,7 +10,9 @@ from blocks import IterableCredentials
 from iterable_api import errors
 
 
-def test_the_key_is_absent_from_logs_reprs_and_errors(credentials, sandbox, project, api_key, caplog, capsys):
+def test_the_key_is_absent_from_logs_reprs_and_errors(
+    credentials, sandbox, project, api_key, caplog, capsys
+):
     caplog.set_level(logging.DEBUG)  # httpx and httpcore log at DEBUG: include them
     seen: list[str] = []
     with credentials.get_client() as client:
