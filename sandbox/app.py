@@ -178,7 +178,7 @@ class Sandbox:
             handler = HANDLERS.get(action.id)
             if handler is None:
                 raise ApiFailure(404, "NotFound", f"{action.id} is not served by this sandbox")
-            result = handler(Call(self, project, action.id, path_params, query, body))
+            result = handler(Call(self, project, action.id, path_params, query, body, path))
             if asyncio.iscoroutine(result):
                 result = await result
             entry.processed = True

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from urllib.parse import urlencode
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
     from sandbox.state import Project
 
+T = TypeVar("T")
 Handler = Callable[["Call"], Any]
 HANDLERS: dict[str, Handler] = {}
 
@@ -90,6 +92,7 @@ class Call:
     path_params: dict[str, str]
     query: dict[str, list[str]]
     body: Any
+    path: str = ""
 
     def arg(self, wire: str, default: Any = None) -> Any:
         """A parameter by wire name: from the path, the query (first value) or the JSON body."""
@@ -126,3 +129,47 @@ class Call:
         missing = [w for w in wires if self.arg(w) in (None, "", [])]
         if missing:
             raise bad_params(f"missing required parameter(s): {', '.join(missing)}")
+
+
+@dataclass
+class Page:
+    """One page of a page/pageSize listing, with Iterable's links to its neighbours."""
+
+    items: list[Any]
+    total: int
+    next_url: str | None
+    previous_url: str | None
+
+    def links(self) -> dict[str, str]:
+        """``nextPageUrl`` / ``previousPageUrl``, for the pages that exist."""
+        found = {"nextPageUrl": self.next_url, "previousPageUrl": self.previous_url}
+        return {k: v for k, v in found.items() if v is not None}
+
+
+def paginate(call: Call, items: Sequence[T], *, default_size: int, max_size: int) -> Page:
+    """Slice ``items`` by the request's 1-based ``page`` and ``pageSize``.
+
+    The neighbour links repeat every other query parameter of the request (filters, sort), as
+    Iterable's do, so following ``nextPageUrl`` walks the same listing.
+    """
+    page = call.int_arg("page", 1)
+    size = call.int_arg("pageSize", default_size)
+    if page is None or page < 1:
+        raise bad_params("page must be at least 1")
+    if size is None or not 1 <= size <= max_size:
+        raise bad_params(f"pageSize must be between 1 and {max_size}")
+    start = (page - 1) * size
+    kept = [
+        (k, v) for k, values in call.query.items() if k not in ("page", "pageSize") for v in values
+    ]
+
+    def url(number: int) -> str:
+        query = urlencode([*kept, ("page", number), ("pageSize", size)])
+        return f"{call.sandbox.base_url}{call.path}?{query}"
+
+    return Page(
+        items=list(items[start : start + size]),
+        total=len(items),
+        next_url=url(page + 1) if start + size < len(items) else None,
+        previous_url=url(page - 1) if page > 1 else None,
+    )

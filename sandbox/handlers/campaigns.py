@@ -22,7 +22,6 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.handlers._base import (
@@ -33,6 +32,7 @@ from sandbox.handlers._base import (
     forbidden,
     handles,
     not_found,
+    paginate,
     success,
 )
 from sandbox.handlers._shared import (
@@ -277,7 +277,7 @@ def _sorted(items: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     return ordered[::-1] if sort.startswith("-") else ordered
 
 
-def _page(call: Call, items: list[dict[str, Any]], path: str) -> dict[str, Any]:
+def _page(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
     states = _states(call)
     sort = call.arg("sort") or "id"
     if states:
@@ -288,34 +288,18 @@ def _page(call: Call, items: list[dict[str, Any]], path: str) -> dict[str, Any]:
     if call.arg("page") is None and call.arg("pageSize") is None:
         # Iterable's deprecated unpaged form: everything, without a total.
         return {"campaigns": [dict(c) for c in items]}
-    page = call.int_arg("page", 1) or 1
-    size = call.int_arg("pageSize", DEFAULT_PAGE_SIZE) or 0
-    if page < 1:
-        raise bad_params("page must be at least 1")
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise bad_params(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
-    start = (page - 1) * size
-    body: dict[str, Any] = {
-        "campaigns": [dict(c) for c in items[start : start + size]],
-        "totalCampaignsCount": len(items),
+    page = paginate(call, items, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
+    return {
+        "campaigns": [dict(c) for c in page.items],
+        "totalCampaignsCount": page.total,
+        **page.links(),
     }
-
-    def url(number: int) -> str:
-        query = [("page", number), ("pageSize", size), ("sort", sort)]
-        query += [("campaignState", s) for s in states]
-        return f"{call.sandbox.base_url}{path}?{urlencode(query)}"
-
-    if start + size < len(items):
-        body["nextPageUrl"] = url(page + 1)
-    if page > 1:
-        body["previousPageUrl"] = url(page - 1)
-    return body
 
 
 @handles("ITERABLE_LIST_CAMPAIGNS")
 def list_campaigns(call: Call) -> dict[str, Any]:
     _advance(call.project)
-    return _page(call, list(campaigns(call.project).values()), "/api/campaigns")
+    return _page(call, list(campaigns(call.project).values()))
 
 
 @handles("ITERABLE_LIST_RECURRING_CHILD_CAMPAIGNS")
@@ -325,7 +309,7 @@ def list_recurring_child_campaigns(call: Call) -> dict[str, Any]:
     children = [
         c for c in campaigns(call.project).values() if c.get("recurringCampaignId") == parent["id"]
     ]
-    return _page(call, children, f"/api/campaigns/recurring/{parent['id']}/childCampaigns")
+    return _page(call, children)
 
 
 @handles("ITERABLE_GET_CAMPAIGN")

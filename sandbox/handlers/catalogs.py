@@ -15,15 +15,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from sandbox.handlers._base import (
     ApiFailure,
     Call,
+    Page,
     Reply,
     bad_params,
     handles,
     not_found,
+    paginate,
     success,
 )
 from sandbox.handlers._shared import now_ms
@@ -33,7 +35,7 @@ _NAME = re.compile(r"^[A-Za-z0-9-]{1,255}$")
 MAX_BULK_ITEMS = 1000
 MAX_VALUE_BYTES = 30 * 1024
 FIELD_TYPES = ("string", "boolean", "date", "geo_location", "long", "double", "object")
-DEFAULT_PAGE_SIZE = 10
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 10, 1000
 
 
 @dataclass
@@ -118,17 +120,8 @@ def _field_paths(value: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-def _page_url(call: Call, path: str, page: int, size: int, extra: dict[str, Any]) -> str:
-    query = {"page": page, "pageSize": size, **{k: v for k, v in extra.items() if v is not None}}
-    return f"{call.sandbox.base_url}{path}?{urlencode(query)}"
-
-
-def _paging(call: Call) -> tuple[int, int]:
-    page = call.int_arg("page", 1) or 1
-    size = call.int_arg("pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
-    if page < 1 or size < 1:
-        raise bad_params("page and pageSize must be positive")
-    return page, size
+def _page(call: Call, items: list[Any]) -> Page:
+    return paginate(call, items, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
 
 
 # ---- catalogs ------------------------------------------------------------------------------
@@ -136,18 +129,12 @@ def _paging(call: Call) -> tuple[int, int]:
 
 @handles("ITERABLE_LIST_CATALOGS")
 def list_catalogs(call: Call) -> dict[str, Any]:
-    page, size = _paging(call)
-    ordered = sorted(catalogs(call.project).values(), key=lambda c: c.id)
-    chunk = ordered[(page - 1) * size : page * size]
-    params: dict[str, Any] = {
-        "catalogNames": [{"name": c.name} for c in chunk],
-        "totalCatalogsCount": len(ordered),
-    }
-    if page * size < len(ordered):
-        params["nextPageUrl"] = _page_url(call, "/api/catalogs", page + 1, size, {})
-    if page > 1:
-        params["previousPageUrl"] = _page_url(call, "/api/catalogs", page - 1, size, {})
-    return success(**params)
+    page = _page(call, sorted(catalogs(call.project).values(), key=lambda c: c.id))
+    return success(
+        catalogNames=[{"name": c.name} for c in page.items],
+        totalCatalogsCount=page.total,
+        **page.links(),
+    )
 
 
 @handles("ITERABLE_CREATE_CATALOG")
@@ -280,7 +267,6 @@ def _lookup(value: dict[str, Any], dotted: str) -> Any:
 @handles("ITERABLE_LIST_CATALOG_ITEMS")
 def list_items(call: Call) -> dict[str, Any]:
     catalog = _require_catalog(call)
-    page, size = _paging(call)
     order_by = call.arg("orderBy")
     ascending_given = call.arg("sortAscending") is not None
     ascending = call.bool_arg("sortAscending", False)
@@ -294,18 +280,12 @@ def list_items(call: Call) -> dict[str, Any]:
         missing = [e for e in entries if _lookup(e[1].value, order_by) is None]
         present.sort(key=lambda e: _sort_key(_lookup(e[1].value, order_by)), reverse=not ascending)
         entries = present + missing
-    chunk = entries[(page - 1) * size : page * size]
-    path = f"/api/catalogs/{quote(catalog.name)}/items"
-    extra = {"orderBy": order_by, "sortAscending": call.arg("sortAscending")}
-    params: dict[str, Any] = {
-        "catalogItemsWithProperties": [catalog.item_json(i, item) for i, item in chunk],
-        "totalItemsCount": len(entries),
-    }
-    if page * size < len(entries):
-        params["nextPageUrl"] = _page_url(call, path, page + 1, size, extra)
-    if page > 1:
-        params["previousPageUrl"] = _page_url(call, path, page - 1, size, extra)
-    return success(**params)
+    page = _page(call, entries)
+    return success(
+        catalogItemsWithProperties=[catalog.item_json(i, item) for i, item in page.items],
+        totalItemsCount=page.total,
+        **page.links(),
+    )
 
 
 def _item_id(call: Call) -> str:

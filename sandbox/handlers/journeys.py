@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
-from sandbox.handlers._base import Call, bad_params, handles, success
+from sandbox.handlers._base import Call, bad_params, handles, paginate, success
 from sandbox.handlers._shared import (
     check_identity,
     get_or_create_user,
@@ -114,28 +113,12 @@ def list_journeys(call: Call) -> dict[str, Any]:
         ),
         reverse=sort.startswith("-"),
     )
-    page = call.int_arg("page", 1) or 0
-    size = call.int_arg("pageSize", DEFAULT_PAGE_SIZE) or 0
-    if page < 1:
-        raise bad_params("page must be at least 1")
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise bad_params(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
-    start = (page - 1) * size
-    body: dict[str, Any] = {
-        "journeys": [dict(j) for j in items[start : start + size]],
-        "totalJourneysCount": len(items),
+    page = paginate(call, items, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
+    return {
+        "journeys": [dict(j) for j in page.items],
+        "totalJourneysCount": page.total,
+        **page.links(),
     }
-
-    def url(number: int) -> str:
-        query = [("page", number), ("pageSize", size), ("sort", sort)]
-        query += [("state", s) for s in wanted]
-        return f"{call.sandbox.base_url}/api/journeys?{urlencode(query)}"
-
-    if start + size < len(items):
-        body["nextPageUrl"] = url(page + 1)
-    if page > 1:
-        body["previousPageUrl"] = url(page - 1)
-    return body
 
 
 @handles("ITERABLE_TRIGGER_JOURNEY")

@@ -17,9 +17,17 @@ import json
 import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
-from sandbox.handlers._base import ApiFailure, Call, Reply, bad_params, handles, not_found, success
+from sandbox.handlers._base import (
+    ApiFailure,
+    Call,
+    Reply,
+    bad_params,
+    handles,
+    not_found,
+    paginate,
+    success,
+)
 from sandbox.handlers._shared import (
     check_identity,
     now_ms,
@@ -436,28 +444,8 @@ def list_templates(call: Call) -> dict[str, Any]:
     if call.arg("page") is None and call.arg("pageSize") is None:
         # The deprecated unpaginated form: everything, without paging fields.
         return {"templates": summaries}
-    page = call.int_arg("page", 1) or 1
-    page_size = call.int_arg("pageSize", 20) or 0
-    if page < 1:
-        raise bad_params("page must be at least 1")
-    if not 1 <= page_size <= 1000:
-        raise bad_params("pageSize must be between 1 and 1000")
-    first = (page - 1) * page_size
-    answer: dict[str, Any] = {
-        "templates": summaries[first : first + page_size],
-        "totalTemplatesCount": len(summaries),
-    }
-    filters = {k: v[0] for k, v in call.query.items() if k not in ("page", "pageSize")}
-
-    def page_url(number: int) -> str:
-        query = urlencode({**filters, "page": number, "pageSize": page_size})
-        return f"{call.sandbox.base_url}/api/templates?{query}"
-
-    if first + page_size < len(summaries):
-        answer["nextPageUrl"] = page_url(page + 1)
-    if page > 1:
-        answer["previousPageUrl"] = page_url(page - 1)
-    return answer
+    page = paginate(call, summaries, default_size=20, max_size=1000)
+    return {"templates": page.items, "totalTemplatesCount": page.total, **page.links()}
 
 
 @handles("ITERABLE_GET_TEMPLATE_BY_CLIENT_ID")
