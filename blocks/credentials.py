@@ -114,6 +114,15 @@ class IterableCredentials(CredentialsBlock):
             ]
         return cls(api_key=settings.api_key, **options)
 
+    @classmethod
+    def load_or_env(cls, name: str | None) -> IterableCredentials:
+        """The saved block called ``name``; without a name, credentials from the environment.
+
+        Flows take a block *name* rather than the block, so that deployment and UI runs store a
+        name, never a key.
+        """
+        return cls.load(name) if name else cls.from_env()
+
     def client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
             "region": self.region,

@@ -899,11 +899,7 @@ def bulk_import(
     """
     logger = get_run_logger()
     action = get_action(ACTIONS[kind])
-    credentials = (
-        IterableCredentials.load(credentials_block)
-        if credentials_block
-        else IterableCredentials.from_env()
-    )
+    credentials = IterableCredentials.load_or_env(credentials_block)
     credentials.check_permission(action)
     handle, size, where = open_source(source, source_block)
     try:

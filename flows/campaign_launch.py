@@ -123,12 +123,6 @@ class LaunchResult(BaseModel):
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def _load_credentials(credentials_block: str | None) -> IterableCredentials:
-    if credentials_block:
-        return IterableCredentials.load(credentials_block)
-    return IterableCredentials.from_env()
-
-
 def _utc(value: datetime) -> datetime:
     return (
         value.replace(tzinfo=timezone.utc)
@@ -412,7 +406,7 @@ def campaign_launch(
     send_at = _check_send_at(send_at)
     recipients = list(dict.fromkeys(r.strip().lower() for r in proof_recipients or []))
     suppression = list(suppression_list_ids or [])
-    credentials = _load_credentials(credentials_block)
+    credentials = IterableCredentials.load_or_env(credentials_block)
     needed = ["ITERABLE_LIST_CAMPAIGNS", "ITERABLE_PREVIEW_EMAIL_TEMPLATE"]
     if template is not None:
         needed.append("ITERABLE_GET_TEMPLATE_BY_CLIENT_ID")

@@ -81,12 +81,6 @@ def walk_campaigns(
             return
 
 
-def _load_credentials(credentials_block: str | None) -> IterableCredentials:
-    if credentials_block:
-        return IterableCredentials.load(credentials_block)
-    return IterableCredentials.from_env()
-
-
 def _matches(
     campaign: Campaign,
     ids: set[int],
@@ -164,7 +158,7 @@ def emergency_stop(
         raise ValueError(
             "emergency_stop needs at least one selector: campaign_ids, label or name_pattern"
         )
-    credentials = _load_credentials(credentials_block)
+    credentials = IterableCredentials.load_or_env(credentials_block)
     if not dry_run:
         for action_id in ("ITERABLE_ABORT_CAMPAIGN", "ITERABLE_CANCEL_CAMPAIGN"):
             credentials.check_permission(get_action(action_id))

@@ -703,7 +703,7 @@ def _cancel_on_exit(flow: Any, flow_run: Any, state: Any) -> None:
         if not jobs:
             return
         block = params.get("credentials_block")
-        credentials = IterableCredentials.load(block) if block else IterableCredentials.from_env()
+        credentials = IterableCredentials.load_or_env(block)
         _cancel_jobs(client_for(credentials), jobs, logger)
         store.remove(name)
     except Exception as exc:  # a hook must not raise
@@ -844,11 +844,7 @@ def export_archive(
         chosen = "sync" if small else "async"
     else:
         chosen = mode
-    credentials = (
-        IterableCredentials.load(credentials_block)
-        if credentials_block
-        else IterableCredentials.from_env()
-    )
+    credentials = IterableCredentials.load_or_env(credentials_block)
     needed = (
         [SYNC_ACTION[output_format]]
         if chosen == "sync"

@@ -479,11 +479,7 @@ def gdpr_forget(
     """
     logger = get_run_logger()
     items = load_identifiers(identifiers, identifiers_file, identifier_type, identifiers_column)
-    credentials = (
-        IterableCredentials.load(credentials_block)
-        if credentials_block
-        else IterableCredentials.from_env()
-    )
+    credentials = IterableCredentials.load_or_env(credentials_block)
     credentials.check_permission(get_action(FORGET))
     storage = Storage(audit_storage)
     run_id = _flow_run_id()
