@@ -11,6 +11,7 @@ import enum
 import functools
 import io
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from iterable_api._catalog_types import Action, Location, ResponseKind
 from iterable_api.errors import InputValidationError, ResponseValidationError
 from iterable_api.models import BulkResult
 
-__all__ = ["WireRequest", "build_request", "parse_body", "to_wire", "validate_values"]
+__all__ = ["WireRequest", "build_request", "json_problem", "parse_body", "to_wire", "validate_values"]
 
 _SCALARS: dict[str, Any] = {
     "string": StrictStr,
@@ -48,13 +49,15 @@ def _input_model(action: Action) -> type[BaseModel]:
 
 
 def to_wire(value: Any) -> Any:
-    """A value as JSON would carry it: models by their aliases, enums by value, None dropped."""
+    """A value as JSON would carry it: models by their aliases (unset fields left out), enums by
+    value. ``None`` inside a plain object is kept: in ``dataFields`` it is how a field is cleared.
+    """
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
-        return {k: to_wire(v) for k, v in value.items() if v is not None}
+        return {k: to_wire(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_wire(v) for v in value]
     return value
@@ -73,7 +76,9 @@ class WireRequest:
     def content(self) -> bytes | None:
         if self.body is None:
             return None
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            self.body, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
 
 
 def _query_value(value: Any) -> str:
@@ -82,6 +87,28 @@ def _query_value(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def json_problem(value: Any, where: str) -> tuple[str, str] | None:
+    """What would make ``value`` unsendable as strict UTF-8 JSON, and where, if anything."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return where, "a string that is not valid Unicode (a lone surrogate)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return where, f"{value} is not a JSON number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = json_problem(key, where) or json_problem(item, f"{where}.{key}")
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = json_problem(item, f"{where}.{index}")
+            if problem:
+                return problem
+    return None
 
 
 def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +124,11 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
             (".".join(str(part) for part in e["loc"]) or "input", e["msg"]) for e in exc.errors()
         ]
         raise InputValidationError(action.id, errors) from None
-    return {k: v for k, v in model.model_dump().items() if v is not None}
+    checked = {k: v for k, v in model.model_dump().items() if v is not None}
+    problems = [p for name, v in checked.items() if (p := json_problem(v, name))]
+    if problems:
+        raise InputValidationError(action.id, problems)
+    return checked
 
 
 def build_request(action: Action, values: dict[str, Any]) -> WireRequest:

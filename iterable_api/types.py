@@ -37,7 +37,10 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)  # Iterable's naive times are UTC
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 pushed out of range by its offset
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
 
 
 def _check_email(value: str) -> str:
@@ -49,7 +52,7 @@ def _check_email(value: str) -> str:
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", over-long names
         raise ValueError(f"not an IANA time zone name: {value!r} (e.g. America/New_York)") from None
     return value
 

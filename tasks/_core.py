@@ -36,9 +36,11 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 from blocks import IterableCredentials
 from iterable_api import Client
+from iterable_api._requests import json_problem
 from iterable_api.catalog import Action, Effect, ResponseKind, get_action
 from iterable_api.errors import (
     InputValidationError,
@@ -123,10 +125,36 @@ def _input_model(
             return model
 
         validators["check_one_of"] = model_validator(mode="after")(check_one_of)
-    config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    # NaN and infinity stay floats when dumped, so that the client refuses them by name instead
+    # of pydantic quietly sending null.
+    config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", ser_json_inf_nan="constants")
     return create_model(
         f"{action.name}_args", __config__=config, __validators__=validators, **fields
     )
+
+
+def _dump(checked: BaseModel, action: Action) -> dict[str, Any]:
+    """The validated arguments as JSON values; a value JSON cannot carry is named, not crashed on.
+
+    Free-form objects (``data_fields``, payloads) accept anything pydantic can hold, so bytes or
+    arbitrary objects only fail here.
+    """
+    try:
+        values = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
+    except (PydanticSerializationError, UnicodeError, ValueError, TypeError):
+        values = None
+    if values is not None:
+        problems = [p for name, v in values.items() if (p := json_problem(v, name))]
+        if problems:
+            raise InputValidationError(action.id, problems)
+        return values
+    errors = []
+    for name in type(checked).model_fields:
+        try:
+            checked.model_dump(mode="json", include={name})
+        except (PydanticSerializationError, UnicodeError, ValueError, TypeError) as exc:
+            errors.append((name, f"not a JSON value: {str(exc).splitlines()[0]}"))
+    raise InputValidationError(action.id, errors or [("input", "not JSON serialisable")])
 
 
 def _write_stream(
@@ -194,7 +222,7 @@ def iterable_task(
                     (".".join(str(p) for p in e["loc"]) or "input", e["msg"]) for e in exc.errors()
                 ]
                 raise InputValidationError(action.id, errors) from None
-            values = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
+            values = _dump(checked, action)
             credentials.check_permission(action)
             get_run_logger().info("%s %s", action.id, action.endpoint)
             if streams:
@@ -216,7 +244,11 @@ def iterable_task(
             "tags": ["iterable", f"iterable-{action.tier.value if action.tier else 'write'}"],
         }
         built = task(**(options | task_options))(run)
+        # What the fuzz tests and tools need to check a task without calling it.
         built.action = action  # type: ignore[attr-defined]
+        built.input_model = model  # type: ignore[attr-defined]
+        built.one_of = one_of  # type: ignore[attr-defined]
+        built.need_one = need_one  # type: ignore[attr-defined]
         ACTIONS[action.id] = built
         return built
 

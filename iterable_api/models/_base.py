@@ -24,7 +24,12 @@ class IterableModel(BaseModel):
 class RequestModel(BaseModel):
     """A nested request object: strict about unknown fields, so a typo fails before sending."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        ser_json_inf_nan="constants",  # NaN reaches the client's check instead of becoming null
+    )
 
 
 class ApiResponse(IterableModel):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from iterable_api.models._base import IterableModel, RequestModel
+from iterable_api.types import IanaTimeZone
 
 __all__ = [
     "CAMPAIGN_STATES",
@@ -38,23 +38,12 @@ CAMPAIGN_STATES: tuple[str, ...] = CampaignState.__args__  # type: ignore[attr-d
 class RecipientTimeZone(RequestModel):
     """Send a scheduled campaign at the same local time in each recipient's time zone."""
 
-    start_time_zone: str = Field(
+    start_time_zone: IanaTimeZone = Field(
         description="IANA zone whose local send time starts the send (America/New_York)."
     )
-    default_time_zone: str = Field(
+    default_time_zone: IanaTimeZone = Field(
         description="IANA zone used for recipients without a known time zone."
     )
-
-    @field_validator("start_time_zone", "default_time_zone")
-    @classmethod
-    def _iana(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"not an IANA time zone name: {value!r} (e.g. America/New_York)"
-            ) from None
-        return value
 
 
 class Campaign(IterableModel):

@@ -24,7 +24,10 @@ METADATA_VALUE_MAX_BYTES = 30 * 1024
 
 
 def _check_value_size(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not a JSON document: {exc}") from None
     if size > METADATA_VALUE_MAX_BYTES:
         raise ValueError(f"at most {METADATA_VALUE_MAX_BYTES} bytes as JSON, got {size}")
     return value
