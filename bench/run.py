@@ -1,0 +1,288 @@
+"""``python -m bench``: run the benchmarks against the sandbox and write BENCHMARKS.md.
+
+Options: ``--full`` (full sizes: 1,000,000 users, 1 GB export, 1,000 forgets), ``--only N``
+(repeatable, or ``--only 2,4``). Results: ``BENCHMARKS.md`` at the repo root (overwritten) and
+``bench/results/latest.json``. Benchmarks report; they do not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, peak_rss_mb, prefect_server
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    import os
+
+    import httpx
+    import prefect
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "prefect": prefect.__version__,
+        "httpx": httpx.__version__,
+        "os": platform.platform(),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def rows(r: dict[str, Any]) -> list[list[str]]:
+    """Table rows: scenario, baseline, ours, ratio, 429s, peak RSS, goal met."""
+    n, o, b = r["scenario"], r.get("ours", {}), r.get("baseline", {})
+    met = "yes" if r.get("met") else "**no**"
+    if n == 1:
+        return [
+            [
+                r["name"],
+                f"iterable-api 0.3.0: {_f(b.get('wall_s'), 1)} s, {b.get('http_429_at_sandbox')} × 429, "
+                f"{b.get('failed_records_approx'):,} of {b.get('records'):,} records failed",
+                f"{_f(o['bytes_per_s'] / 1e6)} MB/s, {_f(o['req_per_s'])} req/s while sending; "
+                f"flow {_f(o['flow_wall_s'], 1)} s end to end ({o.get('done')} done, "
+                f"{o.get('rejected')} rejected); sandbox CPU {_f(o['sandbox_cpu_busy'])} cores",
+                f"{_f(o['bytes_fraction'], 3)} of bytes ceiling, {_f(o['req_fraction'], 3)} of req ceiling"
+                f" ({_f(o['end_to_end_bytes_fraction'], 3)} end to end)",
+                f"{o['http_429']}",
+                f"{_f(o['peak_rss_mb'], 0)} MB",
+                met,
+            ]
+        ]
+    if n == 2:
+        t = r["task_runs"]
+        return [
+            [
+                r["name"],
+                f"bare httpx {_f(r['bare_httpx_ms_per_call'], 3)} ms/call",
+                f"Client(NoLimiter) {_f(r['ours_nolimiter_ms_per_call'], 3)} ms/call; default "
+                f"limiter {_f(r['ours_default_limiter_ms_per_call'], 3)} ms/call",
+                f"{_f(r['ratio_nolimiter'], 3)}× (default limiter {_f(r['ratio_default_limiter'], 3)}×)",
+                "0",
+                "–",
+                met,
+            ],
+            [
+                f"Task run per call, {t['calls']} × list_channels in one flow",
+                f"client call {_f(t['client_ms_per_call'])} ms",
+                f"task run {_f(t['task_ms_per_call'])} ms",
+                f"{_f(t['task_over_client'], 1)}×",
+                "0",
+                "–",
+                "(report)",
+            ],
+        ]
+    if n == 3:
+        return [
+            [
+                r["name"],
+                f"httpx download {_f(b.get('mb_per_s'))} MB/s ({_f(b.get('wall_s'), 1)} s)",
+                f"{_f(o.get('mb_per_s'))} MB/s ({_f(o.get('flow_wall_s'), 1)} s, {o.get('files')} files,"
+                f" {o.get('flow_state')})",
+                f"{_f(r.get('ratio'), 3)}×",
+                "–",
+                f"{_f(o.get('peak_rss_mb'), 0)} MB",
+                met,
+            ]
+        ]
+    if n == 4:
+        one = r.get("prefect_rate_limit_one_slot") or {}
+        return [
+            [
+                r["name"],
+                f"per-process buckets: {_f(b['aggregate_per_s'])} req/s, {b['http_429']} × 429; "
+                f"Prefect rate_limit() one slot/request: {_f(one.get('aggregate_per_s'))} req/s "
+                f"({_f(one.get('fraction_of_limit'), 3)}), {one.get('http_429')} × 429",
+                f"PrefectGlobalLimiter: {_f(o['aggregate_per_s'])} req/s",
+                f"{_f(o['fraction_of_limit'], 3)} of the limit",
+                f"{o['http_429']}",
+                "–",
+                met,
+            ]
+        ]
+    if n == 5:
+        return [
+            [
+                r["name"],
+                "ceiling 3.00 req/s",
+                f"{_f(o['req_per_s'], 3)} req/s; forgot {o['forgotten']}, remainder "
+                f"{o['remainder_len']} ({'correct' if o['remainder_correct'] else 'WRONG'})",
+                f"{_f(o['fraction'], 3)} of the ceiling",
+                f"{o['http_429']}",
+                f"{_f(o['peak_rss_mb'], 0)} MB",
+                met,
+            ]
+        ]
+    return []
+
+
+def write_markdown(report: dict[str, Any]) -> None:
+    m = report["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python -m bench{' --full' if report['full'] else ''}` on "
+        f"{report['date']} in {report['total_s'] / 60:.1f} min. Against the local sandbox with "
+        "Iterable's real limits (time scale 1) unless the scenario says otherwise; every server "
+        "on 127.0.0.1. Benchmarks report; they do not assert. Raw figures: "
+        "`bench/results/latest.json`; how to run: `bench/README.md`.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; Python {m['python']}, "
+        f"Prefect {m['prefect']}, httpx {m['httpx']}; {m['os']}. Load average at start "
+        f"{' '.join(m['loadavg_start'])}, at end {' '.join(m['loadavg_end'])} (other work on the "
+        "machine inflates CPU-bound figures).",
+        "",
+        "| scenario | baseline | ours | ratio | 429s received | peak RSS | goal met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["scenarios"]:
+        if "error" in r:
+            lines.append(
+                f"| scenario {r['scenario']} | – | failed: {r['error'][:200]} | – | – | – | – |"
+            )
+            continue
+        for row in rows(r):
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
+    lines += ["", "Goals:", ""]
+    for r in report["scenarios"]:
+        if "goal" in r:
+            lines.append(f"- {r['scenario']}. {r['name']}: {r['goal']}.")
+    lines += ["", "Notes:", ""] + [f"- {n}" for n in NOTES] + [""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+NOTES = [
+    "Scenario 1 rates are measured at the sandbox between the first and the last bulkUpdate "
+    "request; 'end to end' divides the file size by the flow's whole run time. The sandbox runs "
+    "in its own process; 'sandbox CPU' is its CPU time over the sending window (1.0 = one core "
+    "busy): near 1.0 the sandbox, not the flow, sets the pace.",
+    "Scenario 1 baseline: iterable-api 0.3.0 in bench/.peer-venv, `Iterable(key, base_uri=URL)` "
+    "(its constructor takes the URL: no monkeypatching) and `iterable.helpers.bulk_update`, "
+    "50 users per request, no throttle and no retry: a 429 loses its 50 users.",
+    "Scenario 2B runs against a real local Prefect server (SQLite); a task run's cost is mostly "
+    "its records on the server, which is why bulk work batches many calls per task.",
+    "Scenario 3 sets the sandbox's export knobs so that the job's files are ready at once; both "
+    "sides pay the sandbox's generation of the CSV on download.",
+    "Scenario 4 counts the 2xx answers that arrived at the sandbox within the common window.",
+    "Scenario 5 by default lowers the project's daily forget cap to 200 and gives 240 "
+    "identifiers (1,000 and 1,200 with --full) to fit the time box at 3 requests/s.",
+]
+
+SCENARIOS = {1: "s1_bulk", 2: "s2_overhead", 3: "s3_export", 4: "s4_shared_limits", 5: "s5_gdpr"}
+
+
+def summary(r: dict[str, Any]) -> str:
+    n = r["scenario"]
+    if "error" in r:
+        return f"[{n}] FAILED: {r['error'][:300]}"
+    o = r.get("ours", {})
+    if n == 1:
+        return (
+            f"[1] bytes {o['bytes_fraction']:.3f}, requests {o['req_fraction']:.3f} of the "
+            f"ceiling; 429s {o['http_429']}; peak RSS {o['peak_rss_mb']:.0f} MB; peer 429s "
+            f"{r['baseline'].get('http_429_at_sandbox')}"
+        )
+    if n == 2:
+        return (
+            f"[2] ours/bare {r['ratio_nolimiter']:.3f} (default limiter "
+            f"{r['ratio_default_limiter']:.3f}); task run/client call "
+            f"{r['task_runs']['task_over_client']}x"
+        )
+    if n == 3:
+        return f"[3] ours/httpx {r.get('ratio')}; peak RSS {o.get('peak_rss_mb')} MB"
+    if n == 4:
+        return (
+            f"[4] shared {o['fraction_of_limit']:.3f} of the limit, 429s {o['http_429']}; "
+            f"per-process 429s {r['baseline']['http_429']}"
+        )
+    if n == 5:
+        return f"[5] {o['fraction']:.3f} of 3 req/s; remainder correct: {o['remainder_correct']}"
+    return str(r)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="full sizes (takes much longer)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="scenario numbers to run (repeat, or comma-separated)",
+    )
+    args = parser.parse_args(argv)
+    only = sorted({int(x) for o in args.only for x in o.split(",") if x}) or sorted(SCENARIOS)
+
+    import importlib
+
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "full": args.full,
+        "machine": machine(),
+        "scenarios": [],
+    }
+    need_server = any(n in (1, 2, 3, 5) for n in only)
+    with prefect_server() if need_server else _nothing() as env:
+        flow_env = {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")} if env else {}
+        for n in only:
+            module = importlib.import_module(f"bench.{SCENARIOS[n]}")
+            print(f"[{n}] running {SCENARIOS[n]} ...", flush=True)
+            t = time.perf_counter()
+            try:
+                if n == 4:
+                    result = module.run(full=args.full)
+                else:
+                    result = module.run(full=args.full, flow_env=flow_env)
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                traceback.print_exc()
+                result = {"scenario": n, "error": f"{type(exc).__name__}: {exc}"}
+            result["elapsed_s"] = round(time.perf_counter() - t, 1)
+            report["scenarios"].append(result)
+            print(summary(result), f"({result['elapsed_s']} s)", flush=True)
+    report["total_s"] = time.perf_counter() - started
+    report["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    report["runner_peak_rss_mb"] = round(peak_rss_mb(), 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    write_markdown(report)
+    print(
+        f"total {report['total_s'] / 60:.1f} min; wrote BENCHMARKS.md and "
+        f"bench/results/latest.json",
+        flush=True,
+    )
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
