@@ -23,7 +23,14 @@ from iterable_api._catalog_types import Action, Location, ResponseKind
 from iterable_api.errors import InputValidationError, ResponseValidationError
 from iterable_api.models import BulkResult
 
-__all__ = ["WireRequest", "build_request", "json_problem", "parse_body", "to_wire", "validate_values"]
+__all__ = [
+    "WireRequest",
+    "build_request",
+    "json_problem",
+    "parse_body",
+    "to_wire",
+    "validate_values",
+]
 
 _SCALARS: dict[str, Any] = {
     "string": StrictStr,
@@ -117,6 +124,8 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
     Raises ``InputValidationError`` naming each bad parameter; nothing is sent.
     """
     wire_values = {k: to_wire(v) for k, v in values.items() if v is not None}
+    if not wire_values and not any(p.required for p in action.params):
+        return {}  # nothing to check: most list and get calls of actions without arguments
     try:
         model = _input_model(action).model_validate(wire_values)
     except ValidationError as exc:

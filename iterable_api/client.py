@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
@@ -43,6 +44,12 @@ REGIONS: dict[str, str] = {
 }
 
 Region = Literal["us", "eu"]
+
+
+# As urllib3 does: httpx writes a request's headers and body separately, and with Nagle's
+# algorithm the body can wait for the server's delayed ACK (up to 40 ms a request).
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+_JSON_BODY = {"Content-Type": "application/json"}
 
 
 def _key_hash(secret: str) -> str:
@@ -85,10 +92,9 @@ class _ClientBase:
     def _headers(self) -> dict[str, str]:
         from iterable_api import __version__
 
+        # httpx adds Content-Type only with a body, so it is set per request.
         return {
             "Api-Key": self._api_key.get_secret_value(),
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/plain, text/csv, application/x-json-stream",
             "User-Agent": f"prefect-iterable/{__version__}",
         }
 
@@ -104,8 +110,13 @@ class _ClientBase:
     def _httpx_request(
         client: httpx.Client | httpx.AsyncClient, wire: WireRequest
     ) -> httpx.Request:
+        content = wire.content()
         return client.build_request(
-            wire.method, wire.path, params=wire.query, content=wire.content()
+            wire.method,
+            wire.path,
+            params=wire.query or None,
+            content=content,
+            headers=_JSON_BODY if content is not None else None,
         )
 
     @staticmethod
@@ -248,12 +259,12 @@ class Client(_ClientBase):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
+        pool = httpx.Limits(max_connections=max_connections)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=self._headers(),
             timeout=self.timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
+            transport=transport or httpx.HTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
         )
 
     def __enter__(self) -> Client:
@@ -274,11 +285,12 @@ class Client(_ClientBase):
         list of row dicts and plain text as ``str``. Errors raise from ``iterable_api.errors``.
         """
         wire, effect = self._prepare(action, params, kwargs)
-        for attempt in self.retry.retrying():
-            with attempt:
-                self.limiter.acquire(wire.action, self.scope_keys)
-                return parse_body(wire.action, self._send(wire, effect))
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+        def attempt() -> Any:
+            self.limiter.acquire(wire.action, self.scope_keys)
+            return parse_body(wire.action, self._send(wire, effect))
+
+        return self.retry.run(attempt)
 
     def _send(self, wire: WireRequest, effect: Effect) -> str:
         started = time.perf_counter()
@@ -301,12 +313,12 @@ class Client(_ClientBase):
         Opening is retried like ``call``; a stream cut part-way raises ``TransportError``.
         """
         wire, effect = self._prepare(action, params, kwargs)
-        response = None
-        for attempt in self.retry.retrying():
-            with attempt:
-                self.limiter.acquire(wire.action, self.scope_keys)
-                response = self._open(wire, effect)
-        assert response is not None
+
+        def attempt() -> httpx.Response:
+            self.limiter.acquire(wire.action, self.scope_keys)
+            return self._open(wire, effect)
+
+        response = self.retry.run(attempt)
         try:
             yield StreamedBody(wire, response)
         finally:
@@ -343,12 +355,13 @@ class AsyncClient(_ClientBase):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
+        pool = httpx.Limits(max_connections=max_connections)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=self._headers(),
             timeout=self.timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
+            transport=transport
+            or httpx.AsyncHTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -365,11 +378,12 @@ class AsyncClient(_ClientBase):
     ) -> Any:
         """Send ``action``; see ``Client.call``."""
         wire, effect = self._prepare(action, params, kwargs)
-        async for attempt in self.retry.retrying(is_async=True):
-            with attempt:
-                await self.limiter.aacquire(wire.action, self.scope_keys)
-                return parse_body(wire.action, await self._send(wire, effect))
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+        async def attempt() -> Any:
+            await self.limiter.aacquire(wire.action, self.scope_keys)
+            return parse_body(wire.action, await self._send(wire, effect))
+
+        return await self.retry.arun(attempt)
 
     async def _send(self, wire: WireRequest, effect: Effect) -> str:
         started = time.perf_counter()
@@ -389,12 +403,12 @@ class AsyncClient(_ClientBase):
     ) -> AsyncIterator[AsyncStreamedBody]:
         """Open a streaming answer; see ``Client.stream``."""
         wire, effect = self._prepare(action, params, kwargs)
-        response = None
-        async for attempt in self.retry.retrying(is_async=True):
-            with attempt:
-                await self.limiter.aacquire(wire.action, self.scope_keys)
-                response = await self._open(wire, effect)
-        assert response is not None
+
+        async def attempt() -> httpx.Response:
+            await self.limiter.aacquire(wire.action, self.scope_keys)
+            return await self._open(wire, effect)
+
+        response = await self.retry.arun(attempt)
         try:
             yield AsyncStreamedBody(wire, response)
         finally:

@@ -13,9 +13,12 @@ The decision is keyed by the action's side-effect class (see ``Effect``):
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import tenacity
 
@@ -27,6 +30,8 @@ from iterable_api.errors import (
 )
 
 __all__ = ["RetryPolicy", "is_retryable"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,36 @@ class RetryPolicy:
             return error.retry_after * random.uniform(1.0, 1.1) + 0.01
         return self.backoff(attempt)
 
-    def retrying(self, *, is_async: bool = False) -> Any:
-        """A tenacity controller that applies this policy."""
-        cls = tenacity.AsyncRetrying if is_async else tenacity.Retrying
+    def run(self, attempt: Callable[[], T]) -> T:
+        """Call ``attempt`` until it succeeds or this policy gives up.
+
+        The first try runs bare: most calls succeed at once, and only a failure pays for
+        tenacity's bookkeeping, which takes over from the second attempt.
+        """
+        try:
+            return attempt()
+        except Exception as error:
+            if self.attempts <= 1 or not is_retryable(error, self):
+                raise
+            time.sleep(self.wait_for(error, 1))
+        return self._retrying(tenacity.Retrying)(attempt)
+
+    async def arun(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """The asyncio twin of ``run``."""
+        try:
+            return await attempt()
+        except Exception as error:
+            if self.attempts <= 1 or not is_retryable(error, self):
+                raise
+            await asyncio.sleep(self.wait_for(error, 1))
+        return await self._retrying(tenacity.AsyncRetrying)(attempt)
+
+    def _retrying(self, cls: type[Any]) -> Any:
+        """A tenacity controller for the attempts after the first."""
         return cls(
             retry=tenacity.retry_if_exception(lambda e: is_retryable(e, self)),
-            wait=lambda state: self.wait_for(state.outcome.exception(), state.attempt_number),
-            stop=tenacity.stop_after_attempt(self.attempts)
+            wait=lambda state: self.wait_for(state.outcome.exception(), state.attempt_number + 1),
+            stop=tenacity.stop_after_attempt(self.attempts - 1)
             | tenacity.stop_after_delay(self.max_elapsed),
             reraise=True,
         )
