@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from blocks import IterableCredentials
 from flows.emergency_stop import walk_campaigns
 from iterable_api.catalog import get_action
-from iterable_api.errors import NotFound, OutcomeUnknown
+from iterable_api.errors import IterableError, NotFound, OutcomeUnknown
 from iterable_api.models.campaigns import Campaign
 from iterable_api.types import Email
 from tasks.campaigns import create_campaign, get_campaign, schedule_campaign, send_campaign
@@ -659,7 +659,19 @@ def campaign_launch(
                 f"send_at: {send_at.isoformat()} passed while waiting for approval; campaign "
                 f"{campaign.id} is left unscheduled: re-run with a later send_at"
             )
-        schedule_campaign(campaign_id=campaign.id, send_at=send_at, credentials=credentials)
+        try:
+            schedule_campaign(campaign_id=campaign.id, send_at=send_at, credentials=credentials)
+        except IterableError as exc:
+            # A lost answer (5xx, reset, late answer) makes the client schedule again, and
+            # Iterable refuses the repeat because the first one worked: look before failing.
+            after = get_campaign(campaign_id=campaign.id, credentials=credentials)
+            if str(after.campaign_state) != "Scheduled":
+                raise
+            logger.warning(
+                "campaign %s: scheduling answered %s, but the campaign is Scheduled",
+                campaign.id,
+                type(exc).__name__,
+            )
         _emit("iterable.campaign.scheduled", campaign, send_at=send_at.isoformat())
         message = f"campaign {campaign.id} approved and scheduled for {send_at.isoformat()}"
     else:

@@ -315,6 +315,7 @@ class _Run:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.active: dict[int, dict[str, str]] = {}
+        self.started: set[int] = set()  # every job this run started, finished ones included
         self.verified: set[str] = set()
 
     def check(self) -> None:
@@ -342,6 +343,7 @@ class _Run:
                 job_id = int(self.client.call("ITERABLE_START_EXPORT", **values)["jobId"])
             except OutcomeUnknown:
                 job_id = self._recover_started(data_type, requested)
+            self.started.add(job_id)
             self.active[job_id] = {
                 "data_type": data_type,
                 "start": window.start.isoformat(),
@@ -351,14 +353,18 @@ class _Run:
             return job_id
 
     def _recover_started(self, data_type: str, requested: float) -> int:
-        """After an uncertain start: the newest unfinished job of this data type we don't know."""
+        """After an uncertain start: the newest job of this data type this run did not start.
+
+        A small job can be Completed by the time the answer is given up on, so any state but
+        Cancelled counts; jobs this run started itself (the other half of a split window) don't.
+        """
         jobs = ExportJobs.model_validate(self.client.call("ITERABLE_LIST_EXPORT_JOBS")).jobs
-        known = set(self.active)
+        known = self.started
         for job in sorted(jobs, key=lambda j: j.id, reverse=True):
             if (
                 job.data_type_name == data_type
                 and job.id not in known
-                and job.job_state in ("Enqueued", "Running")
+                and job.job_state != "Cancelled"
                 and (
                     job.scheduled_start_time is None
                     or job.scheduled_start_time.timestamp() >= requested - 5
