@@ -146,14 +146,18 @@ class IterableCredentials(CredentialsBlock):
         """A new ``iterable_api.AsyncClient``; ``await client.aclose()`` (or ``async with``)."""
         return AsyncClient(self.api_key, **(self.client_options() | overrides))
 
-    def check_permission(self, action: Action) -> None:
-        """Refuse, before any request, an action whose tier this block does not grant."""
-        assert action.tier is not None
-        if action.tier.value not in self.permissions:
+    def check_permission(self, action: Action, values: dict[str, Any] | None = None) -> None:
+        """Refuse, before any request, a call whose tier this block does not grant.
+
+        ``values`` (Python-named) matter where the tier depends on them: a campaign created with
+        ``schedule_send`` left true will send, so it needs ``send``.
+        """
+        tier = action.tier_for(values or {}).value
+        if tier not in self.permissions:
             raise MissingPermission(
-                f"{action.id} needs the '{action.tier.value}' permission, which these credentials "
+                f"{action.id} needs the '{tier}' permission, which these credentials "
                 f"do not grant (granted: {', '.join(self.permissions) or 'none'}). Add "
-                f"'{action.tier.value}' to the block's permissions to allow it."
+                f"'{tier}' to the block's permissions to allow it."
             )
 
     def cache_key(self) -> tuple[Any, ...]:

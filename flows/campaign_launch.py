@@ -418,7 +418,8 @@ def campaign_launch(
         if recipients:
             needed.append("ITERABLE_SEND_EMAIL_PROOF")
     for action_id in needed:
-        credentials.check_permission(get_action(action_id))
+        # The campaign is created unscheduled; scheduling or sending is checked on its own.
+        credentials.check_permission(get_action(action_id), {"schedule_send": False})
 
     source_template_id: int | None = template_id
 

@@ -164,6 +164,7 @@ ACTIONS: tuple[Action, ...] = (
             Param("campaign_data_fields", "campaignDataFields", BODY, "object"),
             Param("suppression_list_ids", "suppressionListIds", BODY, "integer[]"),
         ),
+        sends_unless_false="schedule_send",
         effect=SEND,
     ),
     Action(

@@ -154,6 +154,8 @@ class Action:
     dedupe_by: str | None = None  # "id", or "events[].id": present => Iterable deduplicates
     response: ResponseKind = ResponseKind.JSON
     tier: Tier | None = None  # None: read for GET, delete for DELETE, write otherwise
+    # A write that sends unless this boolean parameter is false (Iterable's default is true).
+    sends_unless_false: str | None = None
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +182,17 @@ class Action:
 
     def params_in(self, location: Location) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location is location)
+
+    def tier_for(self, values: dict[str, Any]) -> Tier:
+        """The permission this call needs with these Python-named values.
+
+        Creating a campaign schedules it for sending unless ``schedule_send`` is false, so such
+        a create needs ``send``, not only ``write``.
+        """
+        assert self.tier is not None
+        if self.sends_unless_false and values.get(self.sends_unless_false) is not False:
+            return Tier.SEND
+        return self.tier
 
     def effect_for(self, values: dict[str, Any]) -> Effect:
         """The effect of this call with these Python-named values.

@@ -132,11 +132,12 @@ class _ClientBase:
             return TimeoutError(cause, action=action)
         return TransportError(cause, action=action)
 
-    @staticmethod
     def _error(
-        wire: WireRequest, effect: Effect, response: httpx.Response, text: str
+        self, wire: WireRequest, effect: Effect, response: httpx.Response, text: str
     ) -> IterableError:
         """This library's error for a non-2xx answer."""
+        # A proxy or gateway may echo the request's headers into its error page.
+        text = text.replace(self._api_key.get_secret_value(), "**********")
         headers = {k.lower(): v for k, v in response.headers.items()}
         error = error_from_response(response.status_code, headers, text, action=wire.action.id)
         if effect is Effect.SEND and response.status_code >= 500:

@@ -223,7 +223,7 @@ def iterable_task(
                 ]
                 raise InputValidationError(action.id, errors) from None
             values = _dump(checked, action)
-            credentials.check_permission(action)
+            credentials.check_permission(action, values)
             get_run_logger().info("%s %s", action.id, action.endpoint)
             if streams:
                 return _write_stream(client_for(credentials), action, values, destination)

@@ -39,9 +39,12 @@ def render() -> str:
         effect = action.effect.value + (
             f" (write with `{action.dedupe_by}`)" if action.dedupe_by else ""
         )
+        tier = action.tier.value if action.tier else ""
+        if action.sends_unless_false:
+            tier += f" (send unless `{action.sends_unless_false}` is false)"
         lines.append(
             f"| `{action.id}` | {name} | `{action.method} {action.path}` | {limit} | {effect} "
-            f"| {action.tier.value if action.tier else ''} |"
+            f"| {tier} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -32,11 +32,20 @@ def test_clients_come_from_region_or_base_url():
 def test_default_permissions_read_and_write_only():
     creds = IterableCredentials(api_key="k")
     creds.check_permission(get_action("list_campaigns"))
-    creds.check_permission(get_action("create_campaign"))
+    creds.check_permission(get_action("create_campaign"), {"schedule_send": False})
     with pytest.raises(MissingPermission, match="'send' permission"):
         creds.check_permission(get_action("send_campaign"))
     with pytest.raises(MissingPermission, match="'delete' permission"):
         creds.check_permission(get_action("forget_user"))
+
+
+def test_a_campaign_created_to_be_scheduled_needs_send():
+    """Iterable schedules a new blast at sendAt unless scheduleSend is false: that is a send."""
+    creds = IterableCredentials(api_key="k")  # read and write
+    create = get_action("create_campaign")
+    creds.check_permission(create, {"list_ids": [1], "schedule_send": False})
+    with pytest.raises(MissingPermission, match="'send' permission"):
+        creds.check_permission(create, {"list_ids": [1], "send_at": "2026-12-01 10:00:00"})
 
 
 def test_a_task_outside_the_tiers_refuses_before_any_request(
