@@ -30,7 +30,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 from prefect import flow  # noqa: E402
 
 from blocks import IterableCredentials  # noqa: E402
-from sandbox import SandboxServer  # noqa: E402
+from sandbox import DEMO_API_KEY, SandboxServer  # noqa: E402
 from tasks.lists import create_list, subscribe_to_list  # noqa: E402
 from tasks.users import update_user  # noqa: E402
 
@@ -63,8 +63,9 @@ def _write_users(path: Path, count: int, seed: int = 7) -> None:
 
 
 @flow(name="demo-seed-audience")
-def seed_audience(size: int, credentials: IterableCredentials) -> int:
+def seed_audience(size: int, credentials_block: str) -> int:
     """Create the demo audience list and the reviewer's profile; return the list id."""
+    credentials = IterableCredentials.load(credentials_block)
     audience = create_list(name=f"Demo audience {datetime.now():%H%M%S}", credentials=credentials)
     subscribe_to_list(
         list_id=audience.list_id,
@@ -95,8 +96,12 @@ def run(output: Path, users: int) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     with SandboxServer() as server:
         print(f"Iterable sandbox on {server.url}", flush=True)
+        # Any key works against the sandbox; the secret-hygiene test passes a random one.
+        api_key = os.environ.get("ITERABLE_DEMO_API_KEY", DEMO_API_KEY)
+        if api_key != DEMO_API_KEY:
+            server.sandbox.add_project(api_key)
         credentials = IterableCredentials(
-            api_key="sandbox-demo-key",
+            api_key=api_key,
             base_url=server.url,
             permissions=["read", "write", "send", "delete"],
         )
@@ -117,7 +122,7 @@ def run(output: Path, users: int) -> dict[str, Any]:
         print(f"done in {time.monotonic() - started:.1f} s: {_brief(imported)}", flush=True)
 
         _step("Campaign launch (auto-approved in demo mode)")
-        audience_id = seed_audience(min(users, 200), credentials)
+        audience_id = seed_audience(min(users, 200), BLOCK_NAME)
         launched = campaign_launch(
             campaign_name="Demo: spring newsletter",
             list_ids=[audience_id],
