@@ -6,7 +6,7 @@ share one limiter safely), then sleeps outside the lock until its slot comes.
 
 The buckets run slightly under Iterable's numbers on purpose: requests leave in order but arrive
 with jitter, so a client that spent Iterable's whole burst would see 429s whenever a late request
-and an on-time one landed together. Half the burst and 97% of the rate leave that margin. A limit
+and an on-time one landed together. Half the burst and 99% of the rate leave that margin. A limit
 of one request per period has no burst to halve, so its requests are spaced 10% further apart
 instead: the only slack there is time.
 """
@@ -33,7 +33,7 @@ __all__ = [
     "shared_limiter",
 ]
 
-RATE_FRACTION = 0.97
+RATE_FRACTION = 0.99
 SINGLE_TOKEN_RATE_FRACTION = 0.9
 BURST_FRACTION = 0.5
 
