@@ -9,6 +9,11 @@ How a file becomes requests:
 * The file is read as a stream, one record at a time; it never sits whole in memory.
 * Records are packed into request bodies by **bytes**, under ``batch_bytes`` (3.5 MB by default,
   below users/bulkUpdate's 4 MB cap), optionally also by count.
+* Each record is encoded once, when it is read: an NDJSON line already in Iterable's shape is
+  sent as the line itself; any other record is converted and encoded then. A body is those bytes
+  joined (``iterable_api``'s ``RawJson``), never decoded or encoded again; a batch keeps only them
+  and each record's line and offsets (a record Iterable refuses is read again from the file for
+  the dead-letter file).
 * A few requests are in flight at once (a thread pool sharing one client); the client's limiter
   keeps them at the endpoint's documented rate (bulkUpdate 5/s, trackBulk 10/s), so Iterable never
   has to answer 429.
@@ -47,14 +52,16 @@ import hashlib
 import json
 import re
 import time
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
+import orjson
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_progress_artifact,
@@ -71,10 +78,11 @@ from flows._files import (
     Line,
     append_jsonl,
     atomic_write_json,
-    dumps_compact,
     iter_lines,
     open_source,
 )
+from iterable_api import RawJson
+from iterable_api._requests import json_problem
 from iterable_api.catalog import get_action
 from iterable_api.errors import BadRequest, IterableError
 from iterable_api.models import BulkResult
@@ -111,7 +119,7 @@ def event_id(event: dict[str, Any]) -> str:
 # ---- reading records -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One record of the input: where it is, and either its wire body or why it was rejected."""
 
@@ -119,10 +127,14 @@ class Record:
     last_line: int  # the line it ends on
     start: int  # byte offsets in the file
     end: int
-    body: dict[str, Any] | None = None
-    original: Any = None  # what the file held: the object, the CSV row as a dict, or raw text
+    data: bytes | None = None  # the wire body: compact UTF-8 JSON, checked (None: rejected)
+    # What the file held (the object, the CSV row as a dict, or raw text), for the dead-letter
+    # file; None when ``data`` is the NDJSON line itself (then it is that line's object).
+    original: Any = None
     error: str | None = None
-    size: int = 0  # bytes of ``body`` as JSON on the wire
+
+    def the_original(self) -> Any:
+        return self.original if self.original is not None else json.loads(self.data or b"null")
 
 
 def _raw_text(data: bytes, limit: int | None = None) -> str:
@@ -254,6 +266,53 @@ def _from_row(kind: str, header: list[str], row: list[str], line: int) -> dict[s
         else:
             extra[column] = _csv_value(cell)
     return _build(kind, fields, extra, line)
+
+
+def _sendable_as_is(kind: str, obj: Any) -> bool:
+    """Whether a parsed NDJSON object is already the body ``_from_object`` would make from it
+    (the same fields with the same values, only perhaps in another order), so that its line can
+    go on the wire as it is, without building and encoding a new one.
+
+    The common case of a file written for Iterable; anything else (a field to move into
+    ``dataFields``, a value to convert, strip or drop, an event without an ``id``) takes the
+    careful path.
+    """
+    if type(obj) is not dict:
+        return False
+    top = _USER_TOP if kind == "users" else _EVENT_TOP
+    for key, value in obj.items():
+        if key == "dataFields":
+            if type(value) is not dict or not value:
+                return False
+        elif key not in top:
+            return False
+        elif key in _BOOL_FIELDS:
+            if type(value) is not bool:
+                return False
+        elif key in _INT_FIELDS:
+            if type(value) is not int or (key == "createdAt" and value < 0):
+                return False
+        elif type(value) is not str or not value or value != value.strip():
+            return False
+    email = obj.get("email")
+    if email is None and "userId" not in obj:
+        return False
+    if email is not None and "@" not in email:
+        return False
+    if kind == "events":
+        event = obj.get("id")
+        if not obj.get("eventName") or event is None or len(event.encode()) > 512:
+            return False
+    return True
+
+
+def _encode(body: dict[str, Any], line: int) -> bytes:
+    """The wire body as compact UTF-8 JSON; a value JSON cannot carry rejects the record."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except ValueError:  # NaN or an infinity; UnicodeEncodeError (a lone surrogate) is one too
+        where, why = json_problem(body, "record") or ("record", "not encodable as JSON")
+        raise _Reject(f"line {line}: {why} (at {where})") from None
 
 
 def _csv_quote_state(data: bytes, in_quotes: bool) -> bool:
@@ -394,6 +453,16 @@ class Reader:
             )
 
     def _ndjson(self, line: Line) -> Record | Line:
+        data = line.data
+        if data[:1] == b"{" and not line.overlong:
+            # The fast path: strict JSON (UTF-8, no NaN, no lone surrogate) already in shape.
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass  # the careful path below says why
+            else:
+                if _sendable_as_is(self.kind, obj):
+                    return Record(line.number, line.number, line.start, line.end, data=data)
         record = Record(line.number, line.number, line.start, line.end)
         if line.overlong:
             record.original = _raw_text(line.data, 4096)
@@ -412,13 +481,11 @@ class Reader:
             if not isinstance(obj, dict):
                 raise _Reject(f"line {line.number}: not a JSON object")
             record.original = obj
-            record.body = _from_object(self.kind, obj, line.number)
+            record.data = _encode(_from_object(self.kind, obj, line.number), line.number)
         except _Reject as exc:
             record.error = str(exc)
-            if record.original is None:
-                record.original = _raw_text(line.data)
-            return record
-        record.size = len(dumps_compact(record.body).encode())
+            if record.original is None or json_problem(record.original, "") is not None:
+                record.original = _raw_text(line.data)  # (the dead-letter file is JSON too)
         return record
 
     def _csv(self, parts: list[Line]) -> Record:
@@ -435,14 +502,39 @@ class Reader:
                     f"{len(self.header)}"
                 )
             record.original = dict(zip(self.header, row, strict=True))
-            record.body = _from_row(self.kind, self.header, row, first.number)
+            record.data = _encode(
+                _from_row(self.kind, self.header, row, first.number), first.number
+            )
         except _Reject as exc:
             record.error = str(exc)
             if record.original is None:
                 record.original = _raw_text(raw)
-            return record
-        record.size = len(dumps_compact(record.body).encode())
         return record
+
+    def original_at(self, start: int, end: int, line: int) -> Any:
+        """What the file holds for the record at ``start:end`` (sent, so well-formed), read again.
+
+        Batches keep only the encoded bytes of the records they send, so a record Iterable
+        refuses gets its dead-letter entry from the file. The read position is restored: the
+        record stream may still be reading the same handle.
+        """
+        where = self.handle.tell()
+        try:
+            self.handle.seek(start)
+            raw = self.handle.read(end - start)
+        finally:
+            self.handle.seek(where)
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
+        # As iter_lines gives them: lines without their \r\n, joined by \n.
+        raw = b"\n".join(part.rstrip(b"\r") for part in raw.split(b"\n"))
+        try:
+            text = raw.decode("utf-8")
+            if self.fmt == "ndjson":
+                return json.loads(text.removeprefix("\ufeff") if line == 1 else text)
+            assert self.header is not None
+            return dict(zip(self.header, _parse_csv_row(text, line), strict=True))
+        except (ValueError, _Reject):  # the file changed under the import: keep its text
+            return _raw_text(raw)
 
 
 def _detect_format(handle: IO[bytes], where: str, fmt: str) -> str:
@@ -462,19 +554,107 @@ def _detect_format(handle: IO[bytes], where: str, fmt: str) -> str:
 # ---- batches, sending, committing ----------------------------------------------------------
 
 
-@dataclass
+#: A batch's body is built in pieces of about this many bytes (one piece per ~100 records), so
+#: that no 4 MB buffer is ever allocated, copied, or left as a hole in the heap.
+_PIECE_BYTES = 1 << 16
+
+
 class Batch:
-    """Consecutive records (the accepted-or-rejected unit the checkpoint advances over)."""
+    """Consecutive records: the unit the checkpoint advances over, and one request's body.
 
-    number: int
-    records: list[Record] = field(default_factory=list)
-    end: int = 0  # byte offset just past the last record (or blank line) it covers
-    last_line: int = 0
-    body_bytes: int = _BODY_OVERHEAD
+    It keeps no Python object per record it sends: their encoded bytes are joined, as the JSON
+    array the request carries, into pieces of about ``_PIECE_BYTES``, and their lines and file
+    offsets sit in arrays. Only records rejected before sending are kept whole, with what the
+    dead-letter file needs.
+    """
 
-    @property
-    def sendable(self) -> list[Record]:
-        return [r for r in self.records if r.body is not None]
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.end = 0  # byte offset just past the last record (or blank line) it covers
+        self.last_line = 0
+        self.first_line = 0  # of its first record, sendable or not
+        self.body_bytes = _BODY_OVERHEAD
+        self.count = 0  # records to send
+        self._pieces: list[bytes] = [b"["]
+        self._pending: list[bytes] = []  # records not yet joined into a piece
+        self._pending_bytes = 0
+        self._length = 1  # of the text so far, with its "[" and a comma after each record
+        #: The text ``[record,record,…]`` in pieces, once ``finish()``ed; dropped once sent.
+        self.payload: tuple[bytes, ...] | None = None
+        # Per record to send: where its bytes start in the text (and, last, the text's length),
+        # its line, and its byte range in the file.
+        self.starts = array("q")
+        self.lines = array("q")
+        self.offsets = array("q")
+        self.ends = array("q")
+        #: Records rejected before sending, each after the first ``position`` records to send.
+        self.rejected: list[tuple[int, Record]] = []
+
+    def add(self, record: Record) -> None:
+        data = record.data
+        assert data is not None
+        if not self.first_line:
+            self.first_line = record.line
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        self.starts.append(self._length)
+        self._length += len(data) + 1
+        self.lines.append(record.line)
+        self.offsets.append(record.start)
+        self.ends.append(record.end)
+        self.count += 1
+        self.body_bytes += len(data) + 1
+        if self._pending_bytes >= _PIECE_BYTES:
+            self._join_pending()
+
+    def _join_pending(self) -> None:
+        if self._pending:
+            if len(self._pieces) > 1:  # after earlier records: starts with their comma
+                self._pending.insert(0, b"")
+            self._pieces.append(b",".join(self._pending))
+            self._pending, self._pending_bytes = [], 0
+
+    def reject(self, record: Record) -> None:
+        if not self.first_line:
+            self.first_line = record.line
+        self.rejected.append((self.count, record))
+
+    def finish(self) -> Batch:
+        """Close the JSON array; the records to send are now ``payload``."""
+        if self.count and self.payload is None:
+            self._join_pending()
+            self._pieces.append(b"]")
+            self.payload = tuple(self._pieces)
+            self.starts.append(self._length)
+        self._pieces, self._pending = [], []
+        return self
+
+    def _text(self, start: int, stop: int) -> bytes:
+        """Bytes ``start`` to ``stop - 1`` of the text, in one piece."""
+        assert self.payload is not None
+        found: list[memoryview] = []
+        offset = 0
+        for piece in self.payload:
+            if offset < stop and start < offset + len(piece):
+                found.append(memoryview(piece)[max(start - offset, 0) : stop - offset])
+            offset += len(piece)
+        return b"".join(found)
+
+    def part(self, first: int, stop: int) -> tuple[bytes, ...]:
+        """Records ``first`` to ``stop - 1`` as a JSON array, in pieces."""
+        assert self.payload is not None
+        if (first, stop) == (0, self.count):
+            return self.payload
+        return (b"[", self._text(self.starts[first], self.starts[stop] - 1), b"]")
+
+    def bodies(self, first: int, stop: int) -> list[dict[str, Any]]:
+        """Records ``first`` to ``stop - 1`` decoded again (to match Iterable's refusals)."""
+        base = self.starts[first]
+        text = memoryview(self._text(base, self.starts[stop] - 1))
+        return [
+            orjson.loads(text[self.starts[i] - base : self.starts[i + 1] - 1 - base])
+            for i in range(first, stop)
+        ]
 
 
 @dataclass
@@ -486,20 +666,21 @@ class Sent:
     bodies: list[int]
 
 
-def _reasons(kind: str, records: list[Record], result: BulkResult) -> list[str | None]:
-    """Match Iterable's per-record refusals to the records of one request."""
+def _reasons(kind: str, bodies: list[dict[str, Any]], result: BulkResult) -> list[str | None]:
+    """Match Iterable's per-record refusals to the records (wire bodies) of one request."""
+    reasons: list[str | None] = [None] * len(bodies)
+    if not result.rejected:
+        return reasons
     by_email: dict[str, list[int]] = {}
     by_user_id: dict[str, list[int]] = {}
     by_name: dict[str, list[int]] = {}
-    for index, record in enumerate(records):
-        body = record.body or {}
+    for index, body in enumerate(bodies):
         if body.get("email"):
             by_email.setdefault(str(body["email"]).lower(), []).append(index)
         if body.get("userId"):
             by_user_id.setdefault(str(body["userId"]), []).append(index)
         if kind == "events":
             by_name.setdefault(str(body.get("eventName")), []).append(index)
-    reasons: list[str | None] = [None] * len(records)
     for rejection in result.rejected:
         if rejection.kind == "email":
             hits = by_email.get(rejection.identifier.lower(), [])
@@ -514,36 +695,50 @@ def _reasons(kind: str, records: list[Record], result: BulkResult) -> list[str |
 
 
 class Sender:
-    """Sends one batch (in a worker thread); splits a batch Iterable refuses whole with a 400."""
+    """Sends one batch (in a worker thread); splits a batch Iterable refuses whole with a 400.
+
+    The batch's records go as they were encoded when they were read (``RawJson``): the client
+    neither decodes nor re-encodes them.
+    """
 
     def __init__(self, credentials: IterableCredentials, kind: str, create_new_fields: bool | None):
         self.client = client_for(credentials)
         self.kind = kind
         self.action = ACTIONS[kind]
         self.create_new_fields = create_new_fields
+        # Every event carries an id (its own or a deterministic one): Iterable deduplicates them,
+        # so the client may resend a trackBulk after a 5xx.
+        self.every_item_has = frozenset({"id"}) if kind == "events" else frozenset()
 
-    def __call__(self, records: list[Record]) -> Sent:
+    def __call__(self, batch: Batch) -> Sent:
         sent = Sent([], 0, [])
-        self._send(records, sent)
+        try:
+            self._send(batch, 0, batch.count, sent)
+        finally:
+            batch.payload = None  # sent or not, the body is no longer needed
         return sent
 
-    def _send(self, records: list[Record], sent: Sent) -> None:
-        values: dict[str, Any] = {LIST_KEY[self.kind]: [r.body for r in records]}
+    def _send(self, batch: Batch, first: int, stop: int, sent: Sent) -> None:
+        array_json = RawJson(batch.part(first, stop), self.every_item_has)
+        values: dict[str, Any] = {LIST_KEY[self.kind]: array_json}
         if self.kind == "users" and self.create_new_fields is not None:
             values["create_new_fields"] = self.create_new_fields
         sent.requests += 1
-        sent.bodies.append(_BODY_OVERHEAD + sum(r.size + 1 for r in records))
+        sent.bodies.append(_BODY_OVERHEAD + batch.starts[stop] - batch.starts[first])
         try:
             result = self.client.call(self.action, values)
         except BadRequest as exc:
-            if len(records) == 1:
+            if stop - first == 1:
                 sent.reasons.append(f"Iterable refused it: {exc.code or exc.status}: {exc.msg}")
                 return
-            middle = len(records) // 2
-            self._send(records[:middle], sent)
-            self._send(records[middle:], sent)
+            middle = (first + stop) // 2
+            self._send(batch, first, middle, sent)
+            self._send(batch, middle, stop, sent)
             return
-        sent.reasons.extend(_reasons(self.kind, records, result))
+        if result.rejected:
+            sent.reasons.extend(_reasons(self.kind, batch.bodies(first, stop), result))
+        else:
+            sent.reasons.extend([None] * (stop - first))
 
 
 @dataclass
@@ -594,24 +789,43 @@ class Committer:
         self.max_body = 0
         self.requests = 0
 
-    def commit(self, batch: Batch, sent: Sent | None) -> None:
-        reasons = iter(sent.reasons if sent else [])
-        dead: list[dict[str, Any]] = []
-        done = 0
-        for record in batch.records:
-            reason = record.error if record.body is None else next(reasons)
-            if reason is None:
-                done += 1
-                continue
-            dead.append(
+    def commit(self, batch: Batch, sent: Sent | None, reader: Reader) -> None:
+        reasons = sent.reasons if sent else []
+        # In file order: a record rejected before sending comes before the record to send at
+        # its position; records Iterable refused are read again from the file.
+        found: list[tuple[int, int, dict[str, Any]]] = [
+            (
+                position,
+                0,
                 {
                     "line": record.line,
                     "record": record.original,
-                    "reason": reason,
+                    "reason": record.error,
                     "offset": record.start,
                     "length": record.end - record.start,
-                }
+                },
             )
+            for position, record in batch.rejected
+        ]
+        refused = [i for i, reason in enumerate(reasons) if reason is not None]
+        for i in refused:
+            start, end, line = batch.offsets[i], batch.ends[i], batch.lines[i]
+            found.append(
+                (
+                    i,
+                    1,
+                    {
+                        "line": line,
+                        "record": reader.original_at(start, end, line),
+                        "reason": reasons[i],
+                        "offset": start,
+                        "length": end - start,
+                    },
+                )
+            )
+        found.sort(key=lambda item: item[:2])
+        dead = [entry for _, _, entry in found]
+        done = batch.count - len(refused)
         if sent:
             self.requests += sent.requests
             self.max_body = max([self.max_body, *sent.bodies])
@@ -667,29 +881,33 @@ def _batches(
     number = first_number
     batch = Batch(number)
     for item in records:
-        if isinstance(item, Line):  # a blank line: covered by the batch that holds it
+        if type(item) is Line:  # a blank line: covered by the batch that holds it
             batch.end, batch.last_line = item.end, item.number
             continue
-        record = item
-        if record.body is not None and _BODY_OVERHEAD + record.size + 1 > MAX_BODY_BYTES:
-            record.error = (
-                f"line {record.line}: the record is {record.size} bytes; a request body may be "
-                f"at most {MAX_BODY_BYTES} bytes"
-            )
-            record.body = None
-        if record.body is not None:
-            full = batch.body_bytes + record.size + 1 > batch_bytes
-            counted = max_records is not None and len(batch.sendable) >= max_records
-            if batch.sendable and (full or counted):
-                yield batch
-                number += 1
-                batch = Batch(number)
-            batch.body_bytes += record.size + 1
-        batch.records.append(record)
+        record: Record = item  # type: ignore[assignment]
+        if record.data is not None:
+            size = len(record.data)
+            if _BODY_OVERHEAD + size + 1 > MAX_BODY_BYTES:
+                record.original = record.the_original()
+                record.error = (
+                    f"line {record.line}: the record is {size} bytes; a request body may be "
+                    f"at most {MAX_BODY_BYTES} bytes"
+                )
+                record.data = None
+            else:
+                full = batch.body_bytes + size + 1 > batch_bytes
+                counted = max_records is not None and batch.count >= max_records
+                if batch.count and (full or counted):
+                    yield batch.finish()
+                    number += 1
+                    batch = Batch(number)
+                batch.add(record)
+        if record.data is None:
+            batch.reject(record)
         batch.end = record.end
         batch.last_line = record.last_line
-    if batch.records or batch.end:
-        yield batch
+    if batch.count or batch.rejected or batch.end:
+        yield batch.finish()
 
 
 @task(
@@ -716,6 +934,11 @@ def import_records(
     it has been committed. On an error that another run may get past (a timeout, a 5xx after the
     client's retries, a 429 it would not wait for), the batches in flight are finished, the
     committed prefix is kept, and the task returns the reason; nothing after it is counted as done.
+
+    At most ``concurrency`` batches are in flight, and the next one is read and packed while the
+    others are: it is started once there is room for it, after the batches ahead have been
+    settled, so that no batch is sent after one before it was refused, and at most
+    ``concurrency`` bodies are held at once.
     """
     logger = get_run_logger()
     sender = Sender(credentials, kind, create_new_fields)
@@ -734,20 +957,23 @@ def import_records(
         try:
             sent = future.result() if future is not None else None
         except IterableError as exc:
-            stopped = f"batch {batch.number} (from line {batch.records[0].line}): {exc}"
+            stopped = f"batch {batch.number} (from line {batch.first_line}): {exc}"
             return
-        committer.commit(batch, sent)
+        committer.commit(batch, sent, reader)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bulk-import") as pool:
         try:
             for batch in _batches(
                 records, batch_bytes=batch_bytes, max_records=max_batch_records, first_number=1
             ):
-                sendable = batch.sendable
-                future = pool.submit(sender, sendable) if sendable else None
+                future = pool.submit(sender, batch) if batch.count else None
                 inflight.append((batch, future))
+                # Settle finished batches in order, and make room for the next batch before it
+                # is read: a worker is free for it when it is submitted (none waits in the
+                # pool's queue, to be sent after a batch before it was refused), and no finished
+                # body waits for room in memory.
                 while inflight and (
-                    len(inflight) > concurrency or (inflight[0][1] is None or inflight[0][1].done())
+                    len(inflight) >= concurrency or inflight[0][1] is None or inflight[0][1].done()
                 ):
                     settle_head()
                 if stopped is not None:

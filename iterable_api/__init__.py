@@ -3,6 +3,7 @@
 from importlib import metadata as _metadata
 
 from iterable_api import errors
+from iterable_api._requests import RawJson
 from iterable_api.catalog import ACTIONS, Action, Effect, Limit, Param, ResponseKind, get_action
 from iterable_api.client import REGIONS, AsyncClient, Client
 from iterable_api.config import IterableSettings
@@ -26,6 +27,7 @@ __all__ = [
     "NoLimiter",
     "Param",
     "REGIONS",
+    "RawJson",
     "ResponseKind",
     "RetryPolicy",
     "errors",

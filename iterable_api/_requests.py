@@ -6,12 +6,14 @@ one place where a request is built and one where a response is read.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import enum
 import functools
 import io
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import quote
@@ -24,6 +26,7 @@ from iterable_api.errors import InputValidationError, ResponseValidationError
 from iterable_api.models import BulkResult
 
 __all__ = [
+    "RawJson",
     "WireRequest",
     "build_request",
     "json_problem",
@@ -55,6 +58,102 @@ def _input_model(action: Action) -> type[BaseModel]:
     return _create_model(f"{action.name}_input", __config__={"extra": "forbid"}, **fields)
 
 
+class RawJson:
+    """A body parameter's value already encoded as JSON: sent as it is, not re-encoded.
+
+    For large bodies whose items the caller has already encoded and checked one by one (the bulk
+    import keeps each record's bytes from when it sized it)::
+
+        client.call(action, users=RawJson([b"[", b",".join(encoded), b"]"]))
+
+    sends those bytes in the body under the parameter's wire name, with the other parameters
+    encoded as usual. ``data`` is the JSON text as ``bytes``, or as a sequence of pieces whose
+    concatenation is the text: the pieces go on the wire one after the other, so a body of
+    megabytes never has to be one buffer (nor be copied into one).
+
+    The caller vouches that the text is valid JSON of the parameter's type, with no ``NaN`` and no
+    lone surrogates. The library checks only what is cheap: the text is UTF-8 (here), the
+    parameter is a body parameter of an array or object type, and the text is bracketed as one
+    (``[…]`` or ``{…}``, in ``validate_values``). Nothing inside is validated against the catalog.
+
+    ``every_item_has``: for an array, the keys every item carries with a non-empty value, which
+    the client cannot see inside the bytes. It stands in for the items where a decision needs them:
+    a ``trackBulk`` whose events all carry an ``id`` is repeatable (Iterable deduplicates), so the
+    client may retry it after a 5xx.
+    """
+
+    __slots__ = ("every_item_has", "pieces", "size")
+
+    def __init__(self, data: bytes | Sequence[bytes], every_item_has: Iterable[str] = ()) -> None:
+        pieces = (data,) if isinstance(data, bytes) else tuple(data)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            for piece in pieces:
+                if not isinstance(piece, bytes):
+                    raise TypeError(f"RawJson takes bytes, not {type(piece).__name__}")
+                # In slices, so that checking a long piece does not build as long a str.
+                view = memoryview(piece)
+                for start in range(0, len(view), 1 << 16):
+                    decoder.decode(view[start : start + (1 << 16)])
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"RawJson: not valid UTF-8 ({exc.reason})") from None
+        self.pieces: tuple[bytes, ...] = tuple(piece for piece in pieces if piece)
+        self.size = sum(len(piece) for piece in self.pieces)
+        self.every_item_has = frozenset(every_item_has)
+
+    @property
+    def data(self) -> bytes:
+        """The JSON text in one piece (a copy, when it came in several)."""
+        return b"".join(self.pieces)
+
+    def __repr__(self) -> str:  # never the text (it may be megabytes of user data)
+        return f"RawJson(<{self.size} bytes>)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawJson):
+            return NotImplemented
+        return self.data == other.data and self.every_item_has == other.every_item_has
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def brackets(self) -> bytes:
+        """The text's first and last bytes (``b"[]"`` for an array)."""
+        if not self.pieces:
+            return b""
+        return self.pieces[0][:1] + self.pieces[-1][-1:]
+
+    def stand_in(self) -> Any:
+        """A small Python value standing for this one where only its shape matters."""
+        if self.brackets().startswith(b"["):
+            return [dict.fromkeys(self.every_item_has, True)] if self.every_item_has else []
+        return {}
+
+
+def _raw_problem(action: Action, name: str, value: RawJson) -> tuple[str, str] | None:
+    """Why a pre-encoded value cannot stand for parameter ``name``, if it cannot."""
+    param = next((p for p in action.params if p.name == name), None)
+    if param is None:
+        return None  # the model reports the unknown name
+    if param.location is not Location.BODY:
+        return name, "a pre-encoded JSON value (RawJson) can only be a body parameter"
+    if param.type.endswith("[]"):
+        brackets = (b"[", b"]")
+    elif param.type == "object":
+        brackets = (b"{", b"}")
+    else:
+        return name, f"a pre-encoded JSON value (RawJson) cannot stand for a {param.type}"
+    if value.brackets() != brackets[0] + brackets[1]:
+        return name, f"the pre-encoded JSON value (RawJson) is not a JSON {param.type}"
+    return None
+
+
+def _placeholder(action: Action, name: str) -> Any:
+    """A valid value of the parameter's type, validated in place of a RawJson."""
+    param = next((p for p in action.params if p.name == name), None)
+    return [] if param is not None and param.type.endswith("[]") else {}
+
+
 def to_wire(value: Any) -> Any:
     """A value as JSON would carry it: models by their aliases (unset fields left out), enums by
     value. ``None`` inside a plain object is kept: in ``dataFields`` it is how a field is cleared.
@@ -81,11 +180,32 @@ class WireRequest:
     body: dict[str, Any] | None
 
     def content(self) -> bytes | None:
+        parts = self.content_parts()
+        return None if parts is None else b"".join(parts)
+
+    def content_parts(self) -> list[bytes] | None:
+        """The JSON body in pieces: one piece, or, around pre-encoded values, the pieces of each
+        ``RawJson`` as they are (never copied) between the encoded rest."""
         if self.body is None:
             return None
-        return json.dumps(
-            self.body, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
+        if not any(isinstance(v, RawJson) for v in self.body.values()):
+            return [_dumps(self.body).encode()]
+        parts: list[bytes] = []
+        text = "{"
+        for key, value in self.body.items():
+            text += ("," if text != "{" or parts else "") + _dumps(key) + ":"
+            if isinstance(value, RawJson):
+                parts.append(text.encode())
+                parts += value.pieces
+                text = ""
+            else:
+                text += _dumps(value)
+        parts.append((text + "}").encode())
+        return parts
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _query_value(value: Any) -> str:
@@ -121,11 +241,18 @@ def json_problem(value: Any, where: str) -> tuple[str, str] | None:
 def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
     """Check ``values`` against the catalog's names, required flags and JSON types.
 
-    Raises ``InputValidationError`` naming each bad parameter; nothing is sent.
+    Raises ``InputValidationError`` naming each bad parameter; nothing is sent. A ``RawJson``
+    value is checked only as its docstring says, and comes back as it is.
     """
     wire_values = {k: to_wire(v) for k, v in values.items() if v is not None}
     if not wire_values and not any(p.required for p in action.params):
         return {}  # nothing to check: most list and get calls of actions without arguments
+    raw = {k: v for k, v in wire_values.items() if isinstance(v, RawJson)}
+    if raw:
+        raw_problems = [p for name, v in raw.items() if (p := _raw_problem(action, name, v))]
+        if raw_problems:
+            raise InputValidationError(action.id, raw_problems)
+        wire_values.update((name, _placeholder(action, name)) for name in raw)
     try:
         model = _input_model(action).model_validate(wire_values)
     except ValidationError as exc:
@@ -134,9 +261,12 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
         ]
         raise InputValidationError(action.id, errors) from None
     checked = {k: v for k, v in model.model_dump().items() if v is not None}
-    problems = [p for name, v in checked.items() if (p := json_problem(v, name))]
+    problems = [
+        p for name, v in checked.items() if name not in raw and (p := json_problem(v, name))
+    ]
     if problems:
         raise InputValidationError(action.id, problems)
+    checked.update(raw)
     return checked
 
 

@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from iterable_api._catalog_types import Action, Effect, ResponseKind
-from iterable_api._requests import WireRequest, build_request, parse_body
+from iterable_api._requests import RawJson, WireRequest, build_request, parse_body
 from iterable_api.catalog import get_action
 from iterable_api.errors import (
     ConnectError,
@@ -104,20 +104,43 @@ class _ClientBase:
     ) -> tuple[WireRequest, Effect]:
         act = get_action(action)
         values = {**(params or {}), **kwargs}
-        return build_request(act, values), act.effect_for(values)
+        # A pre-encoded value's items are opaque: its stand-in tells whether a resend is safe.
+        shapes = {k: v.stand_in() if isinstance(v, RawJson) else v for k, v in values.items()}
+        return build_request(act, values), act.effect_for(shapes)
 
     @staticmethod
     def _httpx_request(
         client: httpx.Client | httpx.AsyncClient, wire: WireRequest
-    ) -> httpx.Request:
-        content = wire.content()
-        return client.build_request(
+    ) -> tuple[httpx.Request, list[bytes]]:
+        """The request to send, and the list its body is read from, to ``clear()`` once sent.
+
+        A body around pre-encoded values (``RawJson``) goes out in its pieces, so that megabytes
+        of them are not copied into one more buffer (with its length given, httpx sends it as
+        one plain body, not chunked). httpx leaves every exchange in a reference cycle, freed only
+        by the next garbage collection; emptying the list once the body is sent lets the pieces
+        go now rather than then. (A body in one piece is small: it stays with the request.)
+        """
+        parts = wire.content_parts()
+        if parts is None:
+            return client.build_request(wire.method, wire.path, params=wire.query or None), []
+        if len(parts) == 1:
+            request = client.build_request(
+                wire.method,
+                wire.path,
+                params=wire.query or None,
+                content=parts[0],
+                headers=_JSON_BODY,
+            )
+            return request, []
+        length = str(sum(len(part) for part in parts))
+        request = client.build_request(
             wire.method,
             wire.path,
             params=wire.query or None,
-            content=content,
-            headers=_JSON_BODY if content is not None else None,
+            content=parts,
+            headers={**_JSON_BODY, "Content-Length": length},
         )
+        return request, parts
 
     @staticmethod
     def _failure(wire: WireRequest, effect: Effect, error: httpx.HTTPError) -> IterableError:
@@ -295,11 +318,14 @@ class Client(_ClientBase):
 
     def _send(self, wire: WireRequest, effect: Effect) -> str:
         started = time.perf_counter()
+        request, body = self._httpx_request(self._http, wire)
         try:
-            response = self._http.send(self._httpx_request(self._http, wire))
+            response = self._http.send(request)
         except httpx.HTTPError as exc:
             self._log(wire, type(exc).__name__, started)
             raise self._failure(wire, effect, exc) from None
+        finally:
+            body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response.text
@@ -327,11 +353,14 @@ class Client(_ClientBase):
 
     def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
         started = time.perf_counter()
+        request, body = self._httpx_request(self._http, wire)
         try:
-            response = self._http.send(self._httpx_request(self._http, wire), stream=True)
+            response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             self._log(wire, type(exc).__name__, started)
             raise self._failure(wire, effect, exc) from None
+        finally:
+            body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response
@@ -388,11 +417,14 @@ class AsyncClient(_ClientBase):
 
     async def _send(self, wire: WireRequest, effect: Effect) -> str:
         started = time.perf_counter()
+        request, body = self._httpx_request(self._http, wire)
         try:
-            response = await self._http.send(self._httpx_request(self._http, wire))
+            response = await self._http.send(request)
         except httpx.HTTPError as exc:
             self._log(wire, type(exc).__name__, started)
             raise self._failure(wire, effect, exc) from None
+        finally:
+            body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response.text
@@ -417,11 +449,14 @@ class AsyncClient(_ClientBase):
 
     async def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
         started = time.perf_counter()
+        request, body = self._httpx_request(self._http, wire)
         try:
-            response = await self._http.send(self._httpx_request(self._http, wire), stream=True)
+            response = await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             self._log(wire, type(exc).__name__, started)
             raise self._failure(wire, effect, exc) from None
+        finally:
+            body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response

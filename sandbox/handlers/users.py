@@ -15,8 +15,9 @@ as Iterable does:
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -85,6 +86,11 @@ def valid_email(value: Any) -> bool:
     local, at, domain = value.rpartition("@")
     if not at or len(local) > 64 or not _LOCAL.match(local):
         return False
+    return _valid_domain(domain)
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk update names the same few domains again and again
+def _valid_domain(domain: str) -> bool:
     labels = domain.split(".")
     return (
         len(labels) >= 2
@@ -192,9 +198,10 @@ def resolve_target(
             "invalid", "userId", user_id, 400, "InvalidUserIdError", f"Invalid userId: {user_id!r}"
         )
     store = users(project)
-    if email is not None and store.is_forgotten(email=email):
+    # (Hashing an identifier costs more than the rest of this; most projects forgot no one.)
+    if email is not None and store.forgotten_emails and store.is_forgotten(email=email):
         raise _forgotten("email", email)
-    if user_id is not None and store.is_forgotten(user_id=user_id):
+    if user_id is not None and store.forgotten_user_ids and store.is_forgotten(user_id=user_id):
         raise _forgotten("userId", user_id)
     by_email = store.find(email=email) if email is not None else None
     by_id = store.by_user_id.get(user_id) if user_id is not None else None
@@ -285,18 +292,6 @@ def incoming_types(value: Any) -> list[str]:
     return []
 
 
-def _walk(fields: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for name, value in fields.items():
-        path = f"{prefix}{name}"
-        yield path, value
-        if isinstance(value, dict):
-            yield from _walk(value, path + ".")
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict):
-                    yield from _walk(item, path + ".")
-
-
 @dataclass
 class FieldCheck:
     accepted: dict[str, Any] = field(default_factory=dict)
@@ -306,37 +301,133 @@ class FieldCheck:
     mismatches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def check_fields(project: Project, data_fields: Any, create_new_fields: Any) -> FieldCheck:
-    """Split ``dataFields`` into what may be stored, dropped fields and type mismatches."""
+#: For a value of exactly this type, a stored type in the set certainly accepts it (a subset of
+#: what ``incoming_types`` answers), so the common case skips building the list and the date match.
+_ACCEPTS: dict[type, frozenset[str]] = {
+    str: frozenset({"string", "keyword"}),
+    bool: frozenset({"boolean"}),
+    int: frozenset({"long", "double"}),
+    float: frozenset({"double"}),
+}
+_OBJECT = frozenset({"object"})
+
+
+def _note_type(check: FieldCheck, path: str, value: Any, expected: str | None) -> None:
+    """Record the type of a new field, or a mismatch with the stored type."""
+    types = incoming_types(value)
+    if not types:
+        return
+    if expected is None:
+        check.new_types[path] = types[0]
+    elif expected not in types:
+        check.mismatches[path] = {
+            "incomingTypes": types,
+            "expectedType": expected,
+            "_type": "UnexpectedType",
+            "offendingValue": value,
+            "category": "user",
+        }
+
+
+def _check_types(
+    check: FieldCheck, known: dict[str, str], fields: dict[str, Any], prefix: str
+) -> None:
+    """``_note_type`` for each field, nested ones under dotted paths (objects in a list under the
+    list's path), in order. The hot loop of a bulk update: a value whose stored type certainly
+    accepts it is passed over without working out its types."""
+    known_get = known.get
+    new_get = check.new_types.get
+    accepts_get = _ACCEPTS.get
+    for name, value in fields.items():
+        path = prefix + name if prefix else name
+        cls = type(value)
+        accepts = accepts_get(cls)
+        if accepts is not None:  # a string, number or boolean
+            expected = known_get(path) or new_get(path)
+            if expected not in accepts:
+                _note_type(check, path, value, expected)
+            continue
+        expected = known_get(path) or new_get(path)
+        if cls is dict:
+            accepts = _OBJECT
+        elif cls is list:  # typed by its first item that is not null
+            for item in value:
+                if item is not None:
+                    accepts = accepts_get(type(item))
+                    break
+        if accepts is None or expected not in accepts:
+            _note_type(check, path, value, expected)
+        if isinstance(value, dict):
+            _check_types(check, known, value, path + ".")
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _check_types(check, known, item, path + ".")
+
+
+#: Per project, for each shape of ``dataFields`` seen (the names in order and each value's type):
+#: the names whose check the stored types do not settle. A field whose stored type accepts its
+#: value's type stays settled (stored types are never changed), so a bulk update of records of
+#: one shape checks only their objects, lists and dates, not every field.
+_SHAPES_AREA = "users.field-shapes"
+_MAX_SHAPES = 1024
+
+
+def _check_data_fields(
+    check: FieldCheck, project: Project, known: dict[str, str], fields: dict[str, Any]
+) -> None:
+    shapes: dict[tuple[Any, ...], tuple[str, ...]] = project.area(_SHAPES_AREA, dict)
+    shape = (tuple(fields), tuple(map(type, fields.values())))
+    unsettled = shapes.get(shape)
+    if unsettled is None:
+        unsettled = tuple(
+            name
+            for name, value in fields.items()
+            if known.get(name) not in _ACCEPTS.get(type(value), ())
+        )
+        if len(shapes) < _MAX_SHAPES and all(name in known for name in fields):
+            shapes[shape] = unsettled  # (a field not yet stored may be settled next time)
+    if len(unsettled) < len(fields):  # the settled ones would note nothing
+        fields = {name: fields[name] for name in unsettled}
+    _check_types(check, known, fields, "")
+
+
+def top_level_fields(project: Project) -> set[str]:
+    """The top-level names of the project's known fields."""
+    return {path.split(".", 1)[0] for path in users(project).field_types}
+
+
+def check_fields(
+    project: Project,
+    data_fields: Any,
+    create_new_fields: Any,
+    top_known: set[str] | None = None,
+) -> FieldCheck:
+    """Split ``dataFields`` into what may be stored, dropped fields and type mismatches.
+
+    ``top_known``: ``top_level_fields(project)`` when the caller keeps it (a bulk update, which
+    adds each stored record's new fields), so it is not rebuilt for every record.
+    """
     check = FieldCheck()
     if data_fields is None:
         return check
     if not isinstance(data_fields, dict):
         raise bad_params("dataFields must be an object")
     known = users(project).field_types
-    top_known = {path.split(".", 1)[0] for path in known}
-    for name, value in data_fields.items():
-        if name in MANAGED_FIELDS or (create_new_fields is False and name not in top_known):
-            check.filtered.append(name)
-            continue
-        check.accepted[name] = value
-        if name not in top_known:
-            check.created.append(name)
-    for path, value in _walk(check.accepted):
-        types = incoming_types(value)
-        if not types:
-            continue
-        expected = known.get(path) or check.new_types.get(path)
-        if expected is None:
-            check.new_types[path] = types[0]
-        elif expected not in types:
-            check.mismatches[path] = {
-                "incomingTypes": types,
-                "expectedType": expected,
-                "_type": "UnexpectedType",
-                "offendingValue": value,
-                "category": "user",
-            }
+    if top_known is None:
+        top_known = top_level_fields(project)
+    if create_new_fields is False:
+        accepted = {
+            k: v for k, v in data_fields.items() if k not in MANAGED_FIELDS and k in top_known
+        }
+    else:
+        accepted = {k: v for k, v in data_fields.items() if k not in MANAGED_FIELDS}
+    check.accepted = accepted
+    if len(accepted) < len(data_fields):
+        check.filtered = [name for name in data_fields if name not in accepted]
+    if not accepted.keys() <= top_known:
+        check.created = [name for name in accepted if name not in top_known]
+    _check_data_fields(check, project, known, accepted)
     return check
 
 
@@ -360,10 +451,15 @@ def _mismatch(project: Project, target: Target, check: FieldCheck) -> Refusal:
 
 
 def store_fields(project: Project, user: User, check: FieldCheck, *, nested: bool) -> None:
-    users(project).field_types.update(check.new_types)
+    if check.new_types:
+        users(project).field_types.update(check.new_types)
+    if not nested:
+        user.data_fields.update(check.accepted)
+        user.profile_updated_at = now_ms()
+        return
     for name, value in check.accepted.items():
         current = user.data_fields.get(name)
-        if nested and isinstance(current, dict) and isinstance(value, dict):
+        if isinstance(current, dict) and isinstance(value, dict):
             user.data_fields[name] = {**current, **value}
         else:
             user.data_fields[name] = value
@@ -408,6 +504,20 @@ def update_user(call: Call) -> dict[str, Any]:
     return success()
 
 
+#: From this many profiles in a project, a bulk update moves what the process holds out of the
+#: garbage collector's sight (``gc.freeze``). Profiles live as long as the project; without this,
+#: the collector rescans all of them again and again while thousands arrive per request (at
+#: 100,000 profiles a full collection takes ~0.15 s, and a bulk import triggers one every request
+#: or two: the sandbox, not the client, would set the pace). Small test projects never get there.
+FREEZE_FROM_PROFILES = 10_000
+
+
+def _settle_profiles(project: Project) -> None:
+    if len(users(project).by_email) >= FREEZE_FROM_PROFILES and gc.isenabled():
+        gc.collect(1)  # the young garbage first, so that it is not frozen with the profiles
+        gc.freeze()
+
+
 @handles("ITERABLE_BULK_UPDATE_USERS")
 def bulk_update_users(call: Call) -> dict[str, Any]:
     body = _body(call)
@@ -419,6 +529,7 @@ def bulk_update_users(call: Call) -> dict[str, Any]:
     created: list[str] = []
     filtered: list[str] = []
     success_count = fail_count = 0
+    top_known = top_level_fields(project)
     for record in records:
         if not isinstance(record, dict):
             fail_count += 1
@@ -430,7 +541,9 @@ def bulk_update_users(call: Call) -> dict[str, Any]:
                 record.get("userId"),
                 prefer_user_id=record.get("preferUserId") is True,
             )
-            check = check_fields(project, record.get("dataFields"), body.get("createNewFields"))
+            check = check_fields(
+                project, record.get("dataFields"), body.get("createNewFields"), top_known
+            )
             if check.mismatches:
                 raise _mismatch(project, target, check)
         except Refusal as refusal:
@@ -446,8 +559,14 @@ def bulk_update_users(call: Call) -> dict[str, Any]:
         user = realize(project, target)
         store_fields(project, user, check, nested=record.get("mergeNestedObjects") is True)
         success_count += 1
-        created += [f for f in check.created if f not in created]
-        filtered += [f for f in check.filtered if f not in filtered]
+        if check.new_types:
+            top_known.update(path.split(".", 1)[0] for path in check.new_types)
+        if check.created:
+            created += [f for f in check.created if f not in created]
+        if check.filtered:
+            filtered += [f for f in check.filtered if f not in filtered]
+    if success_count:
+        _settle_profiles(project)
     failed_emails = [e for key in _FAILED_KEYS if key.endswith("Emails") for e in failed[key]]
     failed_ids = [u for key in _FAILED_KEYS if key.endswith("UserIds") for u in failed[key]]
     return {

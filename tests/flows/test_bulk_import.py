@@ -358,13 +358,10 @@ def test_bulk_result_rejections_match_records():
     result = BulkResult.from_body(
         {"successCount": 1, "failCount": 1, "failedUpdates": {"invalidEmails": ["X@Y"]}}
     )
-    from flows.bulk_import import Record, _reasons
+    from flows.bulk_import import _reasons
 
-    records = [
-        Record(1, 1, 0, 10, body={"email": "x@y"}),
-        Record(2, 2, 10, 20, body={"email": "z@y"}),
-    ]
-    assert _reasons("users", records, result) == ["Iterable: invalidEmails", None]
+    bodies = [{"email": "x@y"}, {"email": "z@y"}]
+    assert _reasons("users", bodies, result) == ["Iterable: invalidEmails", None]
 
 
 def test_reads_the_source_from_a_filesystem_block(sandbox, project, block_name, tmp_path):
@@ -387,3 +384,97 @@ def test_reads_the_source_from_a_filesystem_block(sandbox, project, block_name, 
 
     assert (result.done, result.rejected, result.format) == (2, 0, "csv")
     assert users(project).find(email="ben@example.com").data_fields["plan"] == "free"
+
+
+def test_records_iterable_refuses_are_read_back_from_the_file(
+    sandbox, project, block_name, tmp_path
+):
+    """Batches keep only the encoded records; a refused one's dead letter comes from the file."""
+    users(project).forgotten_emails.update(
+        identifier_hash(e) for e in ("gone1@example.com", "gone2@example.com")
+    )
+    source = tmp_path / "users.csv"
+    source.write_bytes(
+        b"email,note\r\n"
+        b"a@example.com,plain\r\n"
+        b'gone1@example.com,"two\r\nlines"\r\n'  # 3-4: refused by Iterable
+        b"b@example.com,x,extra\r\n"  # 5: refused before sending
+        b"gone2@example.com,last\r\n"  # 6: refused by Iterable
+    )
+    result = bulk_import(
+        source=str(source), state_dir=str(tmp_path / "csv"), credentials_block=block_name
+    )
+    assert (result.done, result.rejected) == (1, 3)
+    letters = dead_letters(result)
+    assert [d["line"] for d in letters] == [3, 5, 6]  # in file order
+    # As it was read: the lines of a record joined by \n.
+    assert letters[0]["record"] == {"email": "gone1@example.com", "note": "two\nlines"}
+    assert letters[0]["reason"] == "Iterable: forgottenEmails"
+    assert letters[1]["reason"] == "line 5: 3 fields where the header has 2"
+    assert letters[2]["record"] == {"email": "gone2@example.com", "note": "last"}
+    raw = source.read_bytes()
+    assert raw[letters[2]["offset"] :][: letters[2]["length"]] == b"gone2@example.com,last\r\n"
+
+    ndjson = tmp_path / "users.ndjson"
+    ndjson.write_bytes(
+        b'\xef\xbb\xbf{"email": "gone1@example.com", "n": 1}\n{"email": "c@example.com"}\n'
+    )
+    result = bulk_import(
+        source=str(ndjson), state_dir=str(tmp_path / "nd"), credentials_block=block_name
+    )
+    assert (result.done, result.rejected) == (1, 1)
+    assert dead_letters(result)[0]["record"] == {"email": "gone1@example.com", "n": 1}
+
+
+def test_lines_in_iterables_shape_go_as_they_are_and_others_are_converted(
+    sandbox, project, block_name, tmp_path
+):
+    lines = [
+        # In Iterable's shape: sent as the line itself (a 30-digit integer kept as written).
+        '{"email": "fast@example.com", "dataFields": {"big": 123456789012345678901234567890}}',
+        # Converted: padded email, a field to move into dataFields, a boolean as text.
+        '{"email": " pad@example.com ", "plan": "gold", "preferUserId": "true"}',
+        '{"email": "empty@example.com", "dataFields": {}}',  # empty dataFields left out
+        '{"email": "nan@example.com", "dataFields": {"v": NaN}}',  # 4: not JSON for Iterable
+        '{"email": "s@example.com", "dataFields": {"s": "\\ud800"}}',  # 5: a lone surrogate
+    ]
+    source = tmp_path / "users.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+
+    result = bulk_import(
+        source=str(source), state_dir=str(tmp_path / "state"), credentials_block=block_name
+    )
+
+    assert (result.done, result.rejected, result.complete) == (3, 2, True)
+    store = users(project)
+    assert store.find(email="fast@example.com").data_fields["big"] == 123456789012345678901234567890
+    assert store.find(email="pad@example.com").data_fields == {"plan": "gold"}
+    sent = [u for e in logged(sandbox, BULK_USERS, project.id) for u in e.body["users"]]
+    assert {
+        "email": "pad@example.com",
+        "preferUserId": True,
+        "dataFields": {"plan": "gold"},
+    } in sent
+    assert {"email": "empty@example.com"} in sent
+    reasons = {d["line"]: d["reason"] for d in dead_letters(result)}
+    assert reasons == {
+        4: "line 4: nan is not a JSON number (at record.dataFields.v)",
+        5: "line 5: a string that is not valid Unicode (a lone surrogate) (at record.dataFields.s)",
+    }
+
+
+def test_no_batch_leaves_after_one_before_it_was_refused(sandbox, project, block_name, tmp_path):
+    source = write_ndjson(tmp_path / "users.ndjson", generated_users(300))
+    sandbox.inject(BULK_USERS, "429", count=1, retry_after=3600)
+
+    with pytest.raises(BulkImportStopped):
+        bulk_import(
+            source=str(source),
+            state_dir=str(tmp_path / "state"),
+            credentials_block=block_name,
+            batch_bytes=2_000,
+            concurrency=2,
+        )
+
+    # The refused batch and at most the one beside it in flight; none queued behind them.
+    assert len(logged(sandbox, BULK_USERS, project.id)) <= 2
