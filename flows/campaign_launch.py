@@ -619,11 +619,8 @@ def campaign_launch(
             decision = "approved" if answer_input.approve else "rejected"
             comment = answer_input.comment
 
-    if decision != "approved":
-        _emit("iterable.campaign.rejected", campaign, decision=decision, comment=comment)
-        message = f"campaign {campaign.id} {decision}; left unscheduled"
-        logger.warning("%s (%s)", message, comment or "no comment")
-        campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
+    def decided(campaign: Campaign, message: str) -> LaunchResult:
+        """The result of a run that got as far as a decision."""
         return result(
             campaign,
             created=created,
@@ -634,6 +631,13 @@ def campaign_launch(
             comment=comment,
             message=message,
         )
+
+    if decision != "approved":
+        _emit("iterable.campaign.rejected", campaign, decision=decision, comment=comment)
+        message = f"campaign {campaign.id} {decision}; left unscheduled"
+        logger.warning("%s (%s)", message, comment or "no comment")
+        campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
+        return decided(campaign, message)
     _emit("iterable.campaign.approved", campaign, comment=comment, auto=auto_approve)
 
     # ---- 8. schedule or send
@@ -644,16 +648,7 @@ def campaign_launch(
             f"campaign {campaign.id} became {state} while waiting; not scheduled or sent again"
         )
         logger.warning(message)
-        return result(
-            campaign,
-            created=created,
-            proofs_sent=proofs_sent,
-            proofs_skipped=proofs_skipped,
-            proofs_unknown=proofs_unknown,
-            decision=decision,
-            comment=comment,
-            message=message,
-        )
+        return decided(campaign, message)
     if send_at is not None:
         if send_at <= datetime.now(timezone.utc):
             raise ValueError(
@@ -686,13 +681,4 @@ def campaign_launch(
         message = f"campaign {campaign.id} approved and sent"
     logger.info(message)
     campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
-    return result(
-        campaign,
-        created=created,
-        proofs_sent=proofs_sent,
-        proofs_skipped=proofs_skipped,
-        proofs_unknown=proofs_unknown,
-        decision=decision,
-        comment=comment,
-        message=message,
-    )
+    return decided(campaign, message)
