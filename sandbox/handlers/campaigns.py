@@ -667,14 +667,12 @@ def _csv(header: list[str], rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+# The email counters both metrics answers carry, in the order _email_counters gives them.
+EMAIL_COUNTER_COLUMNS = list(_email_counters([]))
+
 METRICS_COLUMNS = [
     "id",
-    "Total Email Sends",
-    "Unique Email Sends",
-    "Total Emails Delivered",
-    "Total Emails Bounced",
-    "Unique Email Opens",
-    "Unique Email Clicks",
+    *EMAIL_COUNTER_COLUMNS,
     *[f"Total {label} Sends" for medium, label in _MEDIUM_COLUMNS.items() if medium != "Email"],
 ]
 
@@ -708,12 +706,7 @@ EXPERIMENT_COLUMNS = [
     "templateId",
     "variantName",
     "isControl",
-    "Total Email Sends",
-    "Unique Email Sends",
-    "Total Emails Delivered",
-    "Total Emails Bounced",
-    "Unique Email Opens",
-    "Unique Email Clicks",
+    *EMAIL_COUNTER_COLUMNS,
 ]
 
 
