@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 export DO_NOT_TRACK=1
 case "${1:-}" in
-  demo) shift; exec .venv/bin/python -m flows.demo "$@" ;;
+  demo) shift; exec .venv/bin/python -m prefect_iterable.flows.demo "$@" ;;
   test) shift; exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@" ;;
   *) echo "usage: ./run.sh demo|test" >&2; exit 2 ;;
 esac

@@ -25,15 +25,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.common import check_loopback
-    from iterable_api import Client
-    from iterable_api.retrying import RetryPolicy
-    from sandbox import DEMO_API_KEY
+    from prefect_iterable.api import Client
+    from prefect_iterable.api.retrying import RetryPolicy
+    from prefect_iterable.sandbox import DEMO_API_KEY
 
     limiter = None
     if args.mode == "prefect-one-slot":  # Prefect's rate_limit(), one server call per request
         from prefect.concurrency.sync import rate_limit
 
-        from blocks.limits import limit_name
+        from prefect_iterable.blocks.limits import limit_name
 
         class OneSlot:
             def acquire(self, action, keys):
@@ -44,12 +44,12 @@ def main() -> None:
 
         limiter = OneSlot()
         rate_limit(
-            limit_name(__import__("iterable_api.catalog").catalog.get_action(ACTION)),
+            limit_name(__import__("prefect_iterable.api.catalog").api.catalog.get_action(ACTION)),
             occupy=1,
             strict=True,
         )  # warm up (takes one slot before the window)
     if args.mode == "prefect":
-        from blocks.limits import PrefectGlobalLimiter
+        from prefect_iterable.blocks.limits import PrefectGlobalLimiter
 
         limiter = PrefectGlobalLimiter()
     client = Client(
@@ -66,7 +66,7 @@ def main() -> None:
     ok, errors = 0, Counter()
     # Warm up the Prefect client (import, connection) before the common start.
     if args.mode == "prefect":
-        from iterable_api.catalog import get_action
+        from prefect_iterable.api.catalog import get_action
 
         limiter._bank(get_action(ACTION))  # reads the limit: no slot taken
     print("ready", flush=True)

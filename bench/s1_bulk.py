@@ -1,4 +1,4 @@
-"""Scenario 1: bulk user import (generated NDJSON) through ``flows.bulk_import.bulk_import``.
+"""Scenario 1: bulk user import (generated NDJSON) through ``prefect_iterable.flows.bulk_import.bulk_import``.
 
 Measured at the sandbox (limits on, time scale 1): bulkUpdate requests and bytes between the
 first and the last request, as a fraction of the ceiling (5 req/s, 4 MiB bodies = 20 MiB/s).
@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import PYTHON, ROOT, SandboxProcess, base_env, run_child
 from bench.data import users_ndjson
-from sandbox import DEMO_API_KEY
+from prefect_iterable.sandbox import DEMO_API_KEY
 
 ACTION = "ITERABLE_BULK_UPDATE_USERS"
 MAX_BODY = 4 * 1024 * 1024
@@ -74,7 +74,13 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
             "batch_bytes": MAX_BODY,
         }
         child, wall = run_child(
-            [PYTHON, "-m", "bench.flow_child", "flows.bulk_import:bulk_import", json.dumps(kwargs)],
+            [
+                PYTHON,
+                "-m",
+                "bench.flow_child",
+                "prefect_iterable.flows.bulk_import:bulk_import",
+                json.dumps(kwargs),
+            ],
             env,
         )
         sandbox_cpu = sb.cpu_seconds() - cpu0

@@ -4,7 +4,7 @@ Part A (sandbox limits off, sandbox in its own process): 5,000 ``GET /api/channe
 bare ``httpx.Client`` loop, through ``iterable_api.Client(limiter=NoLimiter())``, and through the
 client with its default process-wide limiter (``rate_limit_scale=1e6`` so it keeps its books but
 never waits). Part B (``bench/task_child.py``, one process, a real Prefect server): 100 runs of
-``tasks.channels.list_channels`` inside one flow against the same 100 calls through the client.
+``prefect_iterable.tasks.channels.list_channels`` inside one flow against the same 100 calls through the client.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from bench.common import PYTHON, SandboxProcess, base_env, check_loopback, run_child
-from iterable_api import Client
-from iterable_api.limits import NoLimiter
-from sandbox import DEMO_API_KEY
+from prefect_iterable.api import Client
+from prefect_iterable.api.limits import NoLimiter
+from prefect_iterable.sandbox import DEMO_API_KEY
 
 CALLS = 5000
 ROUNDS = 3

@@ -1,4 +1,4 @@
-"""Scenario 3: export and archive through ``flows.export_archive.export_archive``.
+"""Scenario 3: export and archive through ``prefect_iterable.flows.export_archive.export_archive``.
 
 The sandbox's export knobs are set so that one day of ``emailSend`` (CSV) is about the target
 size (1 GB with ``--full``, 200 MB by default) and the job produces its files at once, so the
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.common import PYTHON, SandboxProcess, base_env, check_loopback, run_child
-from sandbox import DEMO_API_KEY
+from prefect_iterable.sandbox import DEMO_API_KEY
 
 ROW_BYTES = 125  # about, for the sandbox's emailSend CSV rows (measured)
 
@@ -106,7 +106,7 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
                 PYTHON,
                 "-m",
                 "bench.flow_child",
-                "flows.export_archive:export_archive",
+                "prefect_iterable.flows.export_archive:export_archive",
                 json.dumps(kwargs),
             ],
             env,

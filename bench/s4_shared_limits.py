@@ -1,8 +1,8 @@
 """Scenario 4: four worker processes share one 10 req/s limit (events/trackBulk).
 
-Mode ``prefect``: each worker throttles through ``blocks.limits.PrefectGlobalLimiter`` on a real
+Mode ``prefect``: each worker throttles through ``prefect_iterable.blocks.limits.PrefectGlobalLimiter`` on a real
 local Prefect server (``prefect server start`` in a subprocess, own PREFECT_HOME; limits created
-with ``python -m blocks.limits create``). Mode ``local`` (the baseline): each worker has only its
+with ``python -m prefect_iterable.blocks.limits create``). Mode ``local`` (the baseline): each worker has only its
 own token bucket, so together they offer four times the limit and Iterable answers 429s.
 Also measured: Prefect's ``rate_limit()`` with one server call per request (the previous design).
 The aggregate is counted at the sandbox: 2xx answers that arrived in the common window.
@@ -95,14 +95,16 @@ def run(full: bool = False) -> dict[str, Any]:
     with prefect_server() as env, SandboxProcess() as sb:
         server_up = time.perf_counter() - started
         create = subprocess.run(
-            [PYTHON, "-m", "blocks.limits", "create"],
+            [PYTHON, "-m", "prefect_iterable.blocks.limits", "create"],
             env=env,
             cwd=ROOT,
             capture_output=True,
             text=True,
         )
         if create.returncode != 0:
-            raise RuntimeError(f"python -m blocks.limits create failed:\n{create.stderr[-2000:]}")
+            raise RuntimeError(
+                f"python -m prefect_iterable.blocks.limits create failed:\n{create.stderr[-2000:]}"
+            )
         ours = _run_mode(sb, env, "prefect", duration)
         time.sleep(1.5)  # let the sandbox bucket refill between the modes
         one_slot = _run_mode(sb, env, "prefect-one-slot", duration)

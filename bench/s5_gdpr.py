@@ -1,4 +1,4 @@
-"""Scenario 5: GDPR forget through ``flows.gdpr.gdpr_forget`` at Iterable's 3 requests/s.
+"""Scenario 5: GDPR forget through ``prefect_iterable.flows.gdpr.gdpr_forget`` at Iterable's 3 requests/s.
 
 One run is given more identifiers than the project's daily forget cap (1,200 against 1,000 with
 ``--full``; 240 against a cap lowered to 200 by default, to stay within the time box): it must
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, SandboxProcess, base_env, run_child
-from sandbox import DEMO_API_KEY
+from prefect_iterable.sandbox import DEMO_API_KEY
 
 ACTION = "ITERABLE_FORGET_USER"
 RATE = 3.0
@@ -40,7 +40,14 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
             "verify": False,
         }
         child, wall = run_child(
-            [PYTHON, "-m", "bench.flow_child", "flows.gdpr:gdpr_forget", json.dumps(kwargs)], env
+            [
+                PYTHON,
+                "-m",
+                "bench.flow_child",
+                "prefect_iterable.flows.gdpr:gdpr_forget",
+                json.dumps(kwargs),
+            ],
+            env,
         )
         stats = sb.stats(ACTION)
     ok = stats["by_status"].get("200", 0)

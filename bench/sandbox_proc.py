@@ -17,8 +17,8 @@ from urllib.parse import parse_qs
 
 import uvicorn
 
-import sandbox.app as sandbox_app
-from sandbox import DEMO_API_KEY, Sandbox
+import prefect_iterable.sandbox.app as sandbox_app
+from prefect_iterable.sandbox import DEMO_API_KEY, Sandbox
 
 sandbox_app._LOGGED_BODY_BYTES = 0  # log sizes only
 
@@ -73,7 +73,7 @@ def main() -> None:
     sandbox.base_url = f"http://127.0.0.1:{args.port}"
     project = sandbox.state.project_for_key(DEMO_API_KEY)
     if args.export_settings:
-        from sandbox.handlers.exports import export_settings
+        from prefect_iterable.sandbox.handlers.exports import export_settings
 
         export_settings(project).update(json.loads(args.export_settings))
     if args.forget_cap is not None:

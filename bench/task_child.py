@@ -1,4 +1,4 @@
-"""Scenario 2B: N runs of ``tasks.channels.list_channels`` in one flow vs N client calls.
+"""Scenario 2B: N runs of ``prefect_iterable.tasks.channels.list_channels`` in one flow vs N client calls.
 
 ``python -m bench.task_child N``; ITERABLE_* and PREFECT_API_URL come from the parent.
 Prints one JSON line (milliseconds per call for each, and the flow's own start/finish cost).
@@ -16,9 +16,9 @@ def main() -> None:
     from prefect import flow
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from blocks import IterableCredentials
-    from tasks._core import client_for
-    from tasks.channels import list_channels
+    from prefect_iterable.blocks import IterableCredentials
+    from prefect_iterable.tasks._core import client_for
+    from prefect_iterable.tasks.channels import list_channels
 
     credentials = IterableCredentials.from_env()
     client = client_for(credentials)

@@ -1,5 +1,5 @@
 """Prefect blocks of prefect-iterable."""
 
-from blocks.credentials import IterableCredentials, MissingPermission
+from prefect_iterable.blocks.credentials import IterableCredentials, MissingPermission
 
 __all__ = ["IterableCredentials", "MissingPermission"]

@@ -8,9 +8,9 @@ from typing import Any, ClassVar, Literal
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, ValidationError
 
-from iterable_api import AsyncClient, Client, IterableSettings
-from iterable_api.catalog import Action
-from iterable_api.errors import IterableError
+from prefect_iterable.api import AsyncClient, Client, IterableSettings
+from prefect_iterable.api.catalog import Action
+from prefect_iterable.api.errors import IterableError
 
 __all__ = ["IterableCredentials", "MissingPermission"]
 
@@ -32,7 +32,7 @@ class IterableCredentials(CredentialsBlock):
     Examples:
         Load saved credentials and call Iterable:
         ```python
-        from blocks import IterableCredentials
+        from prefect_iterable.blocks import IterableCredentials
 
         credentials = IterableCredentials.load("BLOCK_NAME")
         with credentials.get_client() as client:
@@ -133,17 +133,17 @@ class IterableCredentials(CredentialsBlock):
             "rate_limit_scale": self.rate_limit_scale,
         }
         if self.rate_limit_mode == "prefect":
-            from blocks.limits import PrefectGlobalLimiter
+            from prefect_iterable.blocks.limits import PrefectGlobalLimiter
 
             options["limiter"] = PrefectGlobalLimiter()
         return options
 
     def get_client(self, **overrides: Any) -> Client:
-        """A new synchronous ``iterable_api.Client``; close it (or use ``with``) when done."""
+        """A new synchronous ``prefect_iterable.api.Client``; close it (or use ``with``) when done."""
         return Client(self.api_key, **(self.client_options() | overrides))
 
     def get_async_client(self, **overrides: Any) -> AsyncClient:
-        """A new ``iterable_api.AsyncClient``; ``await client.aclose()`` (or ``async with``)."""
+        """A new ``prefect_iterable.api.AsyncClient``; ``await client.aclose()`` (or ``async with``)."""
         return AsyncClient(self.api_key, **(self.client_options() | overrides))
 
     def check_permission(self, action: Action, values: dict[str, Any] | None = None) -> None:

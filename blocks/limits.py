@@ -4,7 +4,7 @@ In one process the client's token buckets are enough. Workers in several process
 must share one budget, so each documented limit becomes a Prefect global concurrency limit with
 slot decay, which the Prefect server hands out to all of them. Create them once per server::
 
-    python -m blocks.limits create        # or: python -m blocks.limits show
+    python -m prefect_iterable.blocks.limits create        # or: python -m prefect_iterable.blocks.limits show
 
 then set ``rate_limit_mode="prefect"`` on the ``IterableCredentials`` block. A missing limit fails
 the request loudly (``strict=True``): running unthrottled would only trade it for 429s.
@@ -24,8 +24,8 @@ from typing import Any
 from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
 from prefect.exceptions import ObjectNotFound
 
-from iterable_api.catalog import ACTIONS, Action
-from iterable_api.limits import RATE_FRACTION, ScopeKeys
+from prefect_iterable.api.catalog import ACTIONS, Action
+from prefect_iterable.api.limits import RATE_FRACTION, ScopeKeys
 
 __all__ = ["SHARED_BURST_FRACTION", "PrefectGlobalLimiter", "limit_name", "limit_settings", "main"]
 
@@ -158,12 +158,12 @@ class PrefectGlobalLimiter:
         except ObjectNotFound:
             raise ConcurrencySlotAcquisitionError(
                 f"the global concurrency limit {name!r} does not exist on this Prefect server; "
-                "create it with: python -m blocks.limits create"
+                "create it with: python -m prefect_iterable.blocks.limits create"
             ) from None
         if not gcl.slot_decay_per_second or gcl.slot_decay_per_second <= 0:
             raise ConcurrencySlotAcquisitionError(
                 f"the global concurrency limit {name!r} has no slot decay, so it cannot rate "
-                "limit; recreate it with: python -m blocks.limits create"
+                "limit; recreate it with: python -m prefect_iterable.blocks.limits create"
             )
         assert action.limit is not None
         # Half of the burst the limit leaves unused, at the documented rate: the time a held slot
@@ -212,7 +212,7 @@ class PrefectGlobalLimiter:
         if not response.json():
             raise ConcurrencySlotAcquisitionError(
                 f"the global concurrency limit {bank.name!r} does not exist on this Prefect "
-                "server; create it with: python -m blocks.limits create"
+                "server; create it with: python -m prefect_iterable.blocks.limits create"
             )
         self._timing["inc"] += time.monotonic() - t0
         self.stats["grants"] += 1
@@ -235,7 +235,9 @@ def _existing_names(client: Any) -> set[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Create (or show) a global concurrency limit for every documented Iterable rate limit."""
-    parser = argparse.ArgumentParser(prog="python -m blocks.limits", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m prefect_iterable.blocks.limits", description=main.__doc__
+    )
     parser.add_argument("command", choices=["create", "show"])
     args = parser.parse_args(argv)
 

@@ -11,7 +11,7 @@ How a file becomes requests:
   below users/bulkUpdate's 4 MB cap), optionally also by count.
 * Each record is encoded once, when it is read: an NDJSON line already in Iterable's shape is
   sent as the line itself; any other record is converted and encoded then. A body is those bytes
-  joined (``iterable_api``'s ``RawJson``), never decoded or encoded again; a batch keeps only them
+  joined (``prefect_iterable.api``'s ``RawJson``), never decoded or encoded again; a batch keeps only them
   and each record's line and offsets (a record Iterable refuses is read again from the file for
   the dead-letter file).
 * A few requests are in flight at once (a thread pool sharing one client); the client's limiter
@@ -73,20 +73,20 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
-from blocks import IterableCredentials
-from flows._files import (
+from prefect_iterable.api import RawJson
+from prefect_iterable.api._requests import json_problem
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import BadRequest, IterableError
+from prefect_iterable.api.models import BulkResult
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows._files import (
     Line,
     append_jsonl,
     atomic_write_json,
     iter_lines,
     open_source,
 )
-from iterable_api import RawJson
-from iterable_api._requests import json_problem
-from iterable_api.catalog import get_action
-from iterable_api.errors import BadRequest, IterableError
-from iterable_api.models import BulkResult
-from tasks._core import client_for
+from prefect_iterable.tasks._core import client_for
 
 __all__ = ["BulkImportResult", "BulkImportStopped", "bulk_import", "event_id"]
 

@@ -29,14 +29,19 @@ from prefect.states import Running
 from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from blocks import IterableCredentials
-from flows.emergency_stop import walk_campaigns
-from iterable_api.catalog import get_action
-from iterable_api.errors import IterableError, NotFound, OutcomeUnknown
-from iterable_api.models.campaigns import Campaign
-from iterable_api.types import Email
-from tasks.campaigns import create_campaign, get_campaign, schedule_campaign, send_campaign
-from tasks.templates import (
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import IterableError, NotFound, OutcomeUnknown
+from prefect_iterable.api.models.campaigns import Campaign
+from prefect_iterable.api.types import Email
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.emergency_stop import walk_campaigns
+from prefect_iterable.tasks.campaigns import (
+    create_campaign,
+    get_campaign,
+    schedule_campaign,
+    send_campaign,
+)
+from prefect_iterable.tasks.templates import (
     get_template_by_client_id,
     preview_email_template,
     send_email_proof,

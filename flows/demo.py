@@ -1,4 +1,4 @@
-"""``python -m flows.demo`` (``./run.sh demo``): the flagship flows end to end, offline.
+"""``python -m prefect_iterable.flows.demo`` (``./run.sh demo``): the flagship flows end to end, offline.
 
 Starts the built-in Iterable sandbox on 127.0.0.1, saves an ``IterableCredentials`` block that
 points at it, seeds an audience, then runs on Prefect's local embedded server:
@@ -29,10 +29,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow  # noqa: E402
 
-from blocks import IterableCredentials  # noqa: E402
-from sandbox import DEMO_API_KEY, SandboxServer  # noqa: E402
-from tasks.lists import create_list, subscribe_to_list  # noqa: E402
-from tasks.users import update_user  # noqa: E402
+from prefect_iterable.blocks import IterableCredentials  # noqa: E402
+from prefect_iterable.sandbox import DEMO_API_KEY, SandboxServer  # noqa: E402
+from prefect_iterable.tasks.lists import create_list, subscribe_to_list  # noqa: E402
+from prefect_iterable.tasks.users import update_user  # noqa: E402
 
 BLOCK_NAME = "iterable-sandbox"
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia"]
@@ -87,10 +87,10 @@ def _step(title: str) -> None:
 
 def run(output: Path, users: int) -> dict[str, Any]:
     """Run the demo; return a summary of what each flow did."""
-    from flows.bulk_import import bulk_import
-    from flows.campaign_launch import EmailTemplateSpec, campaign_launch
-    from flows.export_archive import export_archive
-    from flows.gdpr import gdpr_forget
+    from prefect_iterable.flows.bulk_import import bulk_import
+    from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, campaign_launch
+    from prefect_iterable.flows.export_archive import export_archive
+    from prefect_iterable.flows.gdpr import gdpr_forget
 
     output.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
@@ -177,7 +177,7 @@ def _brief(result: Any) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m flows.demo", description=__doc__.splitlines()[0]
+        prog="python -m prefect_iterable.flows.demo", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--output", type=Path, default=Path("demo-output"))
     parser.add_argument("--users", type=int, default=20_000, help="users to bulk import")

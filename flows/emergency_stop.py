@@ -23,11 +23,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 from pydantic import BaseModel, Field, PositiveInt
 
-from blocks import IterableCredentials
-from iterable_api.catalog import get_action
-from iterable_api.errors import IterableError
-from iterable_api.models.campaigns import Campaign
-from tasks.campaigns import abort_campaign, cancel_campaign, list_campaigns
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import IterableError
+from prefect_iterable.api.models.campaigns import Campaign
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks.campaigns import abort_campaign, cancel_campaign, list_campaigns
 
 __all__ = ["StopReport", "StopRow", "emergency_stop", "walk_campaigns"]
 

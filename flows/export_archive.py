@@ -60,19 +60,19 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from blocks import IterableCredentials
-from flows._storage import ArchiveStore, RecordCounter
-from iterable_api.catalog import get_action
-from iterable_api.errors import (
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import (
     BadRequest,
     IterableError,
     OutcomeUnknown,
     TransportError,
     error_from_response,
 )
-from iterable_api.models.exports import ExportJobFiles, ExportJobs
-from tasks._core import client_for
-from tasks.exports import DATA_TYPE_NAMES
+from prefect_iterable.api.models.exports import ExportJobFiles, ExportJobs
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows._storage import ArchiveStore, RecordCounter
+from prefect_iterable.tasks._core import client_for
+from prefect_iterable.tasks.exports import DATA_TYPE_NAMES
 
 __all__ = [
     "DataTypeArchive",

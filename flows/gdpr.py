@@ -26,10 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
-from blocks import IterableCredentials
-from flows._files import Storage, dumps_compact
-from iterable_api.catalog import get_action
-from iterable_api.errors import (
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import (
     ApiError,
     AuthenticationError,
     BadRequest,
@@ -38,7 +36,9 @@ from iterable_api.errors import (
     PermissionDenied,
     RateLimited,
 )
-from tasks._core import client_for
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows._files import Storage, dumps_compact
+from prefect_iterable.tasks._core import client_for
 
 __all__ = ["GdprForgetResult", "Identifier", "gdpr_forget", "load_identifiers"]
 

@@ -2,13 +2,21 @@
 
 from importlib import metadata as _metadata
 
-from iterable_api import errors
-from iterable_api._requests import RawJson
-from iterable_api.catalog import ACTIONS, Action, Effect, Limit, Param, ResponseKind, get_action
-from iterable_api.client import REGIONS, AsyncClient, Client
-from iterable_api.config import IterableSettings
-from iterable_api.limits import LocalLimiter, NoLimiter, shared_limiter
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api import errors
+from prefect_iterable.api._requests import RawJson
+from prefect_iterable.api.catalog import (
+    ACTIONS,
+    Action,
+    Effect,
+    Limit,
+    Param,
+    ResponseKind,
+    get_action,
+)
+from prefect_iterable.api.client import REGIONS, AsyncClient, Client
+from prefect_iterable.api.config import IterableSettings
+from prefect_iterable.api.limits import LocalLimiter, NoLimiter, shared_limiter
+from prefect_iterable.api.retrying import RetryPolicy
 
 try:
     __version__ = _metadata.version("prefect-iterable")

@@ -8,7 +8,7 @@ rate limits; ``tests/client/test_catalog.py`` checks the table against both refe
 
 from __future__ import annotations
 
-from iterable_api._catalog_types import (
+from prefect_iterable.api._catalog_types import (
     API_KEY,
     BODY,
     BULK,

@@ -21,9 +21,9 @@ from urllib.parse import quote
 from pydantic import BaseModel, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 from pydantic import create_model as _create_model
 
-from iterable_api._catalog_types import Action, Location, ResponseKind
-from iterable_api.errors import InputValidationError, ResponseValidationError
-from iterable_api.models import BulkResult
+from prefect_iterable.api._catalog_types import Action, Location, ResponseKind
+from prefect_iterable.api.errors import InputValidationError, ResponseValidationError
+from prefect_iterable.api.models import BulkResult
 
 __all__ = [
     "RawJson",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from iterable_api._actions import ACTIONS
-from iterable_api._catalog_types import (
+from prefect_iterable.api._actions import ACTIONS
+from prefect_iterable.api._catalog_types import (
     Action,
     Effect,
     Limit,

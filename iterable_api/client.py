@@ -20,10 +20,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
-from iterable_api._catalog_types import Action, Effect, ResponseKind
-from iterable_api._requests import RawJson, WireRequest, build_request, parse_body
-from iterable_api.catalog import get_action
-from iterable_api.errors import (
+from prefect_iterable.api._catalog_types import Action, Effect, ResponseKind
+from prefect_iterable.api._requests import RawJson, WireRequest, build_request, parse_body
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.api.errors import (
     ConnectError,
     IterableError,
     OutcomeUnknown,
@@ -31,12 +31,12 @@ from iterable_api.errors import (
     TransportError,
     error_from_response,
 )
-from iterable_api.limits import Limiter, ScopeKeys, shared_limiter
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api.limits import Limiter, ScopeKeys, shared_limiter
+from prefect_iterable.api.retrying import RetryPolicy
 
 __all__ = ["REGIONS", "AsyncClient", "Client", "StreamedBody", "AsyncStreamedBody"]
 
-logger = logging.getLogger("iterable_api")
+logger = logging.getLogger("prefect_iterable.api")
 
 REGIONS: dict[str, str] = {
     "us": "https://api.iterable.com",
@@ -90,7 +90,7 @@ class _ClientBase:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     def _headers(self) -> dict[str, str]:
-        from iterable_api import __version__
+        from prefect_iterable.api import __version__
 
         # httpx adds Content-Type only with a body, so it is set per request.
         return {
@@ -269,7 +269,7 @@ class Client(_ClientBase):
         transport: an ``httpx`` transport, for tests.
 
     Examples:
-        >>> from iterable_api import Client
+        >>> from prefect_iterable.api import Client
         >>> with Client("my-key", base_url="http://127.0.0.1:8765") as client:  # doctest: +SKIP
         ...     client.call("ITERABLE_GET_USER_BY_ID", user_id="u-1")
     """
@@ -306,7 +306,7 @@ class Client(_ClientBase):
         """Send ``action`` with Python-named parameters; return its parsed answer.
 
         JSON answers come back as ``dict``/``list``, bulk answers as ``BulkResult``, CSV as a
-        list of row dicts and plain text as ``str``. Errors raise from ``iterable_api.errors``.
+        list of row dicts and plain text as ``str``. Errors raise from ``prefect_iterable.api.errors``.
         """
         wire, effect = self._prepare(action, params, kwargs)
 

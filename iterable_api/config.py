@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from iterable_api.client import AsyncClient, Client
+from prefect_iterable.api.client import AsyncClient, Client
 
 __all__ = ["IterableSettings"]
 

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from iterable_api._catalog_types import Action, Limit, Scope
-from iterable_api.errors import DailyCapReached
+from prefect_iterable.api._catalog_types import Action, Limit, Scope
+from prefect_iterable.api.errors import DailyCapReached
 
 __all__ = [
     "BURST_FRACTION",

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from iterable_api.errors import (
+from prefect_iterable.api.errors import (
     DailyCapReached,
     RateLimited,
     ServerError,

@@ -3,7 +3,7 @@
 It shares only the catalog (the facts of the API) with the client, so it can check the client.
 """
 
-from sandbox.app import DEMO_API_KEY, Sandbox
-from sandbox.server import SandboxServer
+from prefect_iterable.sandbox.app import DEMO_API_KEY, Sandbox
+from prefect_iterable.sandbox.server import SandboxServer
 
 __all__ = ["DEMO_API_KEY", "Sandbox", "SandboxServer"]

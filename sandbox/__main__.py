@@ -1,3 +1,3 @@
-from sandbox.server import main
+from prefect_iterable.sandbox.server import main
 
 main()

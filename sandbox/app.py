@@ -19,11 +19,11 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
 
-from iterable_api.catalog import ACTIONS, Action, Scope
-from sandbox import handlers as _handlers_pkg
-from sandbox.handlers._base import HANDLERS, ApiFailure, Call, Reply, Stream
-from sandbox.limits import RateLimits
-from sandbox.state import Fault, Project, SandboxState
+from prefect_iterable.api.catalog import ACTIONS, Action, Scope
+from prefect_iterable.sandbox import handlers as _handlers_pkg
+from prefect_iterable.sandbox.handlers._base import HANDLERS, ApiFailure, Call, Reply, Stream
+from prefect_iterable.sandbox.limits import RateLimits
+from prefect_iterable.sandbox.state import Fault, Project, SandboxState
 
 DEMO_API_KEY = "sandbox-demo-key"
 
@@ -132,7 +132,7 @@ class Sandbox:
             await self._control(scope, receive, send)
         elif path.startswith("/_files/") and scope["method"] == "GET":
             # Export file downloads: pre-signed URLs, no API key (as Iterable's S3 links).
-            from sandbox.handlers.exports import download
+            from prefect_iterable.sandbox.handlers.exports import download
 
             await self._send_reply(send, download(self, path.removeprefix("/_files/")))
         else:

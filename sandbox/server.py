@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox.app import DEMO_API_KEY, Sandbox
+from prefect_iterable.sandbox.app import DEMO_API_KEY, Sandbox
 
 __all__ = ["SandboxServer", "main"]
 
@@ -68,8 +68,10 @@ class SandboxServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m sandbox``: serve a local Iterable until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=main.__doc__)
+    """``python -m prefect_iterable.sandbox``: serve a local Iterable until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m prefect_iterable.sandbox", description=main.__doc__
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--time-scale", type=float, default=1.0, help="run limits N times faster")
     parser.add_argument("--no-limits", action="store_true", help="do not enforce rate limits")

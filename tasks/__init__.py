@@ -3,7 +3,7 @@
 ``ACTIONS`` maps each ``ITERABLE_…`` id to its task.
 """
 
-from tasks import (
+from prefect_iterable.tasks import (
     campaigns,
     catalogs,
     channels,
@@ -22,24 +22,24 @@ from tasks import (
     users,
     webhooks,
 )
-from tasks._core import ACTIONS, StreamSummary
-from tasks.campaigns import *
-from tasks.catalogs import *
-from tasks.channels import *
-from tasks.commerce import *
-from tasks.embedded import *
-from tasks.events import *
-from tasks.exports import *
-from tasks.journeys import *
-from tasks.lists import *
-from tasks.messaging import *
-from tasks.metadata import *
-from tasks.sms import *
-from tasks.snippets import *
-from tasks.subscriptions import *
-from tasks.templates import *
-from tasks.users import *
-from tasks.webhooks import *
+from prefect_iterable.tasks._core import ACTIONS, StreamSummary
+from prefect_iterable.tasks.campaigns import *
+from prefect_iterable.tasks.catalogs import *
+from prefect_iterable.tasks.channels import *
+from prefect_iterable.tasks.commerce import *
+from prefect_iterable.tasks.embedded import *
+from prefect_iterable.tasks.events import *
+from prefect_iterable.tasks.exports import *
+from prefect_iterable.tasks.journeys import *
+from prefect_iterable.tasks.lists import *
+from prefect_iterable.tasks.messaging import *
+from prefect_iterable.tasks.metadata import *
+from prefect_iterable.tasks.sms import *
+from prefect_iterable.tasks.snippets import *
+from prefect_iterable.tasks.subscriptions import *
+from prefect_iterable.tasks.templates import *
+from prefect_iterable.tasks.users import *
+from prefect_iterable.tasks.webhooks import *
 
 __all__ = ["ACTIONS", "StreamSummary"]
 __all__ += campaigns.__all__

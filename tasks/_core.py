@@ -38,17 +38,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError
 
-from blocks import IterableCredentials
-from iterable_api import Client
-from iterable_api._requests import json_problem
-from iterable_api.catalog import Action, Effect, ResponseKind, get_action
-from iterable_api.errors import (
+from prefect_iterable.api import Client
+from prefect_iterable.api._requests import json_problem
+from prefect_iterable.api.catalog import Action, Effect, ResponseKind, get_action
+from prefect_iterable.api.errors import (
     InputValidationError,
     RateLimited,
     ResponseValidationError,
     ServerError,
     TransportError,
 )
+from prefect_iterable.blocks import IterableCredentials
 
 __all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
 

@@ -1,4 +1,4 @@
-"""The annotated types task signatures use; they live with the client (``iterable_api.types``)."""
+"""The annotated types task signatures use; they live with the client (``prefect_iterable.api.types``)."""
 
-from iterable_api.types import *  # noqa: F403
-from iterable_api.types import __all__  # noqa: F401
+from prefect_iterable.api.types import *  # noqa: F403
+from prefect_iterable.api.types import __all__  # noqa: F401

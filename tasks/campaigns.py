@@ -12,9 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainSerializer, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.campaigns import (
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.campaigns import (
     ArchiveCampaignsResponse,
     Campaign,
     CampaignMetrics,
@@ -24,8 +23,9 @@ from iterable_api.models.campaigns import (
     ExperimentMetrics,
     RecipientTimeZone,
 )
-from tasks._core import client_for, iterable_task, resolve_credentials
-from tasks._types import (
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._types import (
     IanaTimeZone,
     IsoDateTime,
     IterableDateTime,

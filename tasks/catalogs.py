@@ -15,17 +15,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.catalogs import (
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.catalogs import (
     CatalogFieldDefinition,
     CatalogFieldMappings,
     CatalogItem,
     CatalogItemsPage,
     CatalogList,
 )
-from tasks._core import client_for, iterable_task, resolve_credentials
-from tasks._types import CatalogName
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._types import CatalogName
 
 __all__ = [
     "CatalogDocuments",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from blocks import IterableCredentials
-from iterable_api.models.channels import ChannelsResponse, MessageTypesResponse
-from tasks._core import iterable_task
+from prefect_iterable.api.models.channels import ChannelsResponse, MessageTypesResponse
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = ["list_channels", "list_message_types"]
 

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.commerce import CommerceItem, CommerceUser, TrackPurchaseResponse
-from iterable_api.models.events import EpochSeconds
-from iterable_api.types import PositiveId, RecordId
-from tasks._core import iterable_task
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.commerce import CommerceItem, CommerceUser, TrackPurchaseResponse
+from prefect_iterable.api.models.events import EpochSeconds
+from prefect_iterable.api.types import PositiveId, RecordId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = ["track_purchase", "update_cart"]
 

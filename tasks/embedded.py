@@ -11,18 +11,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.embedded import (
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.embedded import (
     EmbeddedDeviceInfo,
     EmbeddedImpression,
     EmbeddedMessagesResponse,
     EmbeddedSession,
     EpochSeconds,
 )
-from iterable_api.types import Email, PositiveId, UserId
-from tasks._core import iterable_task
-from tasks.messaging import PackageName, SdkVersion
+from prefect_iterable.api.types import Email, PositiveId, UserId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks.messaging import PackageName, SdkVersion
 
 __all__ = [
     "get_embedded_messages",

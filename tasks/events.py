@@ -6,17 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from blocks import IterableCredentials
-from iterable_api.models import BulkResult
-from iterable_api.models.events import (
+from prefect_iterable.api.models import BulkResult
+from prefect_iterable.api.models.events import (
     EpochSeconds,
     EventName,
     TrackedEvent,
     TrackEventResponse,
     UserEventsResponse,
 )
-from iterable_api.types import Email, PositiveId, RecordId, UserId
-from tasks._core import iterable_task
+from prefect_iterable.api.types import Email, PositiveId, RecordId, UserId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = ["get_user_events", "track_event", "track_events_bulk"]
 

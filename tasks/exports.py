@@ -23,12 +23,22 @@ from pydantic import (
     ValidationInfo,
 )
 
-from blocks import IterableCredentials
-from iterable_api.errors import TransportError, error_from_response
-from iterable_api.models import ApiResponse
-from iterable_api.models.exports import ExportFile, ExportJobFiles, ExportJobs, ExportJobStarted
-from tasks._core import StreamSummary, client_for, iterable_task, resolve_credentials
-from tasks._types import Email, ExportDateTime, PositiveId, UserId
+from prefect_iterable.api.errors import TransportError, error_from_response
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.exports import (
+    ExportFile,
+    ExportJobFiles,
+    ExportJobs,
+    ExportJobStarted,
+)
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import (
+    StreamSummary,
+    client_for,
+    iterable_task,
+    resolve_credentials,
+)
+from prefect_iterable.tasks._types import Email, ExportDateTime, PositiveId, UserId
 
 __all__ = [
     "DATA_TYPE_NAMES",

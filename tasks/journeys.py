@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.journeys import Journey, JourneysResponse
-from tasks._core import client_for, iterable_task, resolve_credentials
-from tasks._types import Email, PositiveId, UserId
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.journeys import Journey, JourneysResponse
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._types import Email, PositiveId, UserId
 
 __all__ = ["iter_journeys", "list_journeys", "trigger_journey"]
 

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse, BulkResult
-from iterable_api.models.lists import (
+from prefect_iterable.api.models import ApiResponse, BulkResult
+from prefect_iterable.api.models.lists import (
     CreateListResponse,
     ListSize,
     ListsResponse,
@@ -16,8 +15,9 @@ from iterable_api.models.lists import (
     Subscriber,
     Unsubscriber,
 )
-from iterable_api.types import PositiveId
-from tasks._core import iterable_task
+from prefect_iterable.api.types import PositiveId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = [
     "create_list",

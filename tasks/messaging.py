@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from iterable_api.models.messaging import InAppMessagesResponse, TargetSendResponse
-from iterable_api.types import Email, IterableDateTime, PositiveId, UserId, within_days
-from tasks._core import iterable_task
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.messaging import InAppMessagesResponse, TargetSendResponse
+from prefect_iterable.api.types import Email, IterableDateTime, PositiveId, UserId, within_days
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = [
     "cancel_email",

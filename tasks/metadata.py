@@ -10,17 +10,17 @@ from collections.abc import Iterator
 
 from pydantic import TypeAdapter, ValidationError
 
-from blocks import IterableCredentials
-from iterable_api.errors import InputValidationError
-from iterable_api.models import ApiResponse
-from iterable_api.models.metadata import (
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.metadata import (
     MetadataKey,
     MetadataKeysPage,
     MetadataName,
     MetadataTablesResponse,
     MetadataValue,
 )
-from tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
 
 __all__ = [
     "delete_metadata_table",

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models.sms import SmsVerificationResult
-from tasks._core import iterable_task
-from tasks._types import PhoneNumber, PositiveId
+from prefect_iterable.api.models.sms import SmsVerificationResult
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._types import PhoneNumber, PositiveId
 
 __all__ = ["verify_sms_code"]
 

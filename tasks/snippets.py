@@ -11,10 +11,14 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer, StringConstraints
 
-from blocks import IterableCredentials
-from iterable_api.models.snippets import SnippetIdResponse, SnippetResponse, SnippetsResponse
-from tasks._core import iterable_task
-from tasks._types import Email, PositiveId, SnippetName
+from prefect_iterable.api.models.snippets import (
+    SnippetIdResponse,
+    SnippetResponse,
+    SnippetsResponse,
+)
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._types import Email, PositiveId, SnippetName
 
 __all__ = [
     "create_snippet",

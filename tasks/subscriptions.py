@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse
-from tasks._core import iterable_task
-from tasks._types import PositiveId, UserId
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._types import PositiveId, UserId
 
 __all__ = ["SubscriptionGroup", "subscribe_user_by_id", "unsubscribe_user_by_id"]
 

@@ -14,10 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from blocks import IterableCredentials
-from iterable_api.errors import InputValidationError
-from iterable_api.models import ApiResponse
-from iterable_api.models.templates import (
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.templates import (
     BulkDeleteTemplatesResult,
     ClientTemplatesResponse,
     DataFeedIds,
@@ -38,8 +37,15 @@ from iterable_api.models.templates import (
     UpsertTemplateResponse,
     WebInAppDisplaySettings,
 )
-from tasks._core import client_for, iterable_task, resolve_credentials
-from tasks._types import Email, ExportDateTime, IterableDateTime, PositiveId, UserId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._types import (
+    Email,
+    ExportDateTime,
+    IterableDateTime,
+    PositiveId,
+    UserId,
+)
 
 __all__ = [
     "delete_bulk_templates",

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo
 
-from blocks import IterableCredentials
-from iterable_api.models import ApiResponse, BulkResult
-from iterable_api.models.users import (
+from prefect_iterable.api.models import ApiResponse, BulkResult
+from prefect_iterable.api.models.users import (
     ArrayMergeField,
     BulkUpdateUser,
     DataFields,
@@ -24,8 +23,9 @@ from iterable_api.models.users import (
     UserFieldsResponse,
     UserResponse,
 )
-from iterable_api.types import Email, ExportDateTime, MessageMedium, PositiveId, UserId
-from tasks._core import iterable_task
+from prefect_iterable.api.types import Email, ExportDateTime, MessageMedium, PositiveId, UserId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = [
     "bulk_update_users",

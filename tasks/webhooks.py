@@ -9,16 +9,16 @@ from typing import Annotated
 
 from pydantic import PlainSerializer, SecretStr
 
-from blocks import IterableCredentials
-from iterable_api.models.webhooks import (
+from prefect_iterable.api.models.webhooks import (
     HttpsUrl,
     Webhook,
     WebhookAuthType,
     WebhookHeader,
     WebhooksResponse,
 )
-from iterable_api.types import PositiveId
-from tasks._core import iterable_task
+from prefect_iterable.api.types import PositiveId
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._core import iterable_task
 
 __all__ = ["list_webhooks", "update_webhook"]
 

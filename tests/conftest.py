@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from blocks import IterableCredentials
-from iterable_api import Client
-from sandbox import Sandbox, SandboxServer
-from sandbox.state import Project
+from prefect_iterable.api import Client
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.sandbox import Sandbox, SandboxServer
+from prefect_iterable.sandbox.state import Project
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from blocks import IterableCredentials, MissingPermission
-from iterable_api import AsyncClient, Client
-from iterable_api.catalog import get_action
+from prefect_iterable.api import AsyncClient, Client
+from prefect_iterable.api.catalog import get_action
+from prefect_iterable.blocks import IterableCredentials, MissingPermission
 
 
 class TestIterableCredentialsStandards(BlockStandardTestSuite):
@@ -51,7 +51,7 @@ def test_a_campaign_created_to_be_scheduled_needs_send():
 def test_a_task_outside_the_tiers_refuses_before_any_request(
     run_in_flow, sandbox_server, sandbox, project, api_key
 ):
-    from tasks.channels import list_channels
+    from prefect_iterable.tasks.channels import list_channels
 
     read_only = IterableCredentials(
         api_key=api_key, base_url=sandbox_server.url, permissions=["write"]
@@ -83,7 +83,7 @@ def test_saved_block_round_trips_and_registers_from_the_cli(prefect_server):
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run(
-        [sys.executable, "-m", "prefect", "block", "register", "-m", "blocks"],
+        [sys.executable, "-m", "prefect", "block", "register", "-m", "prefect_iterable.blocks"],
         env=env,
         capture_output=True,
         text=True,

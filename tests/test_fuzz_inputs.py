@@ -23,7 +23,7 @@ any request; the sandbox log proves nothing was sent. A smaller live test grants
 and lets accepted inputs reach the sandbox (which may answer 4xx for state: fine), checking that
 rejected inputs left no entry in the log and nothing but this library's errors escapes.
 
-``tasks._core.iterable_task`` keeps the input model only in the wrapper's closure and does not
+``prefect_iterable.tasks._core.iterable_task`` keeps the input model only in the wrapper's closure and does not
 keep ``one_of``/``need_one`` at all; ``input_model`` below recovers them (from the closure and
 from the model's ``check_one_of`` validator) and rebuilds the model with ``_input_model``.
 """
@@ -46,15 +46,15 @@ from hypothesis import strategies as st
 from prefect.logging import disable_run_logger
 from pydantic import BaseModel, ValidationError
 
-import tasks
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api._requests import WireRequest, build_request
-from iterable_api.catalog import ACTIONS as CATALOG
-from iterable_api.catalog import Action, ResponseKind
-from iterable_api.errors import InputValidationError, IterableError
-from sandbox import SandboxServer
-from tasks._core import _dump, _input_model
+from prefect_iterable import tasks
+from prefect_iterable.api._requests import WireRequest, build_request
+from prefect_iterable.api.catalog import ACTIONS as CATALOG
+from prefect_iterable.api.catalog import Action, ResponseKind
+from prefect_iterable.api.errors import InputValidationError, IterableError
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox import SandboxServer
+from prefect_iterable.tasks._core import _dump, _input_model
 from tests._strategies import LOCAL_PARAMS, Call, arguments, json_values, junk
 
 ACTION_IDS = sorted(tasks.ACTIONS)

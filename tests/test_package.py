@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 
-import iterable_api
-import tasks
-from iterable_api.catalog import ACTIONS
-from tasks.reference import OUTPUT, render
+from prefect_iterable import api as iterable_api
+from prefect_iterable import tasks
+from prefect_iterable.api.catalog import ACTIONS
+from prefect_iterable.tasks.reference import OUTPUT, render
 
 
 def test_iterable_api_exports_exactly_its_public_names():
@@ -44,4 +44,4 @@ def test_docstring_args_name_every_parameter():
 
 
 def test_docs_actions_md_is_generated_from_the_catalog():
-    assert OUTPUT.read_text() == render(), "run: python -m tasks.reference"
+    assert OUTPUT.read_text() == render(), "run: python -m prefect_iterable.tasks.reference"

@@ -45,9 +45,9 @@ from urllib.parse import quote, quote_plus
 import pytest
 from prefect import flow
 
-from blocks import IterableCredentials
-from iterable_api import AsyncClient, errors
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api import AsyncClient, errors
+from prefect_iterable.api.retrying import RetryPolicy
+from prefect_iterable.blocks import IterableCredentials
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_BLOCK = "iterable-sandbox"
@@ -182,8 +182,8 @@ class DemoRun:
 # The client's logger goes to Prefect's API (so into the database) and to stderr, at DEBUG.
 # httpx and httpcore go to stderr only: sent to the API at DEBUG, the API log worker's own HTTP
 # requests log into the handler that is sending them and the run hangs (Prefect 3.9.1).
-API_LOGGERS = ("iterable_api",)
-DEBUG_LOGGERS = ("iterable_api", "httpx", "httpcore")
+API_LOGGERS = ("prefect_iterable.api",)
+DEBUG_LOGGERS = ("prefect_iterable.api", "httpx", "httpcore")
 
 
 def _logging_settings(root: Path) -> Path:
@@ -220,7 +220,7 @@ def _demo_env(root: Path, env_key: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """``python -m flows.demo`` on the ephemeral server, in a fresh PREFECT_HOME.
+    """``python -m prefect_iterable.flows.demo`` on the ephemeral server, in a fresh PREFECT_HOME.
 
     Its working directory is inside the searched tree too, so that a file written to a relative
     path is searched as well.
@@ -230,7 +230,15 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     cwd.mkdir()
     env_key = "itbl-demo-" + uuid.uuid4().hex
     with subprocess.Popen(
-        [sys.executable, "-m", "flows.demo", "--users", "2000", "--output", str(root / "out")],
+        [
+            sys.executable,
+            "-m",
+            "prefect_iterable.flows.demo",
+            "--users",
+            "2000",
+            "--output",
+            str(root / "out"),
+        ],
         cwd=cwd,
         env=_demo_env(root, env_key),
         stdout=subprocess.PIPE,
@@ -316,7 +324,7 @@ def test_the_demo_leaves_no_key_anywhere(demo_run: DemoRun) -> None:
     finally:
         db.close()
     assert all(counts.values()), counts
-    assert "iterable_api" in loggers, loggers  # the client's request lines reached Prefect
+    assert "prefect_iterable.api" in loggers, loggers  # the client's request lines reached Prefect
     assert b"httpcore" in demo_run.stderr and b"httpx" in demo_run.stderr  # and stderr, at DEBUG
     assert list((home / "storage").iterdir()), "no persisted results to search"
     # Every flow got the block's name, or the block itself stored masked; never the key.
@@ -394,12 +402,14 @@ def test_a_block_parameter_is_stored_as_a_reference(
 def _all_tasks() -> dict[str, Any]:
     from prefect import Task
 
-    import flows.bulk_import
-    import flows.campaign_launch
-    import flows.emergency_stop
-    import flows.export_archive
-    import flows.gdpr
-    import tasks
+    from prefect_iterable import flows, tasks
+    from prefect_iterable.flows import (
+        bulk_import,  # noqa: F401
+        campaign_launch,  # noqa: F401
+        emergency_stop,  # noqa: F401
+        export_archive,  # noqa: F401
+        gdpr,  # noqa: F401
+    )
 
     found: dict[str, Any] = dict(tasks.ACTIONS)
     for module in (
@@ -416,7 +426,7 @@ def _all_tasks() -> dict[str, Any]:
 
 
 def test_no_task_run_name_uses_the_credentials_or_a_secret():
-    import tasks
+    from prefect_iterable import tasks
 
     assert len(tasks.ACTIONS) == 116
     all_tasks = _all_tasks()

@@ -1,6 +1,6 @@
 """Typed request and response schemas, named after Iterable's Swagger definitions."""
 
-from iterable_api.models import (
+from prefect_iterable.api.models import (
     campaigns,
     catalogs,
     channels,
@@ -19,25 +19,25 @@ from iterable_api.models import (
     users,
     webhooks,
 )
-from iterable_api.models._base import ApiResponse, IterableModel, RequestModel
-from iterable_api.models._bulk import BulkResult, Rejection
-from iterable_api.models.campaigns import *  # noqa: F403
-from iterable_api.models.catalogs import *  # noqa: F403
-from iterable_api.models.channels import *  # noqa: F403
-from iterable_api.models.commerce import *  # noqa: F403
-from iterable_api.models.embedded import *  # noqa: F403
-from iterable_api.models.events import *  # noqa: F403
-from iterable_api.models.exports import *  # noqa: F403
-from iterable_api.models.journeys import *  # noqa: F403
-from iterable_api.models.lists import *  # noqa: F403
-from iterable_api.models.messaging import *  # noqa: F403
-from iterable_api.models.metadata import *  # noqa: F403
-from iterable_api.models.sms import *  # noqa: F403
-from iterable_api.models.snippets import *  # noqa: F403
-from iterable_api.models.subscriptions import *  # noqa: F403
-from iterable_api.models.templates import *  # noqa: F403
-from iterable_api.models.users import *  # noqa: F403
-from iterable_api.models.webhooks import *  # noqa: F403
+from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.models._bulk import BulkResult, Rejection
+from prefect_iterable.api.models.campaigns import *  # noqa: F403
+from prefect_iterable.api.models.catalogs import *  # noqa: F403
+from prefect_iterable.api.models.channels import *  # noqa: F403
+from prefect_iterable.api.models.commerce import *  # noqa: F403
+from prefect_iterable.api.models.embedded import *  # noqa: F403
+from prefect_iterable.api.models.events import *  # noqa: F403
+from prefect_iterable.api.models.exports import *  # noqa: F403
+from prefect_iterable.api.models.journeys import *  # noqa: F403
+from prefect_iterable.api.models.lists import *  # noqa: F403
+from prefect_iterable.api.models.messaging import *  # noqa: F403
+from prefect_iterable.api.models.metadata import *  # noqa: F403
+from prefect_iterable.api.models.sms import *  # noqa: F403
+from prefect_iterable.api.models.snippets import *  # noqa: F403
+from prefect_iterable.api.models.subscriptions import *  # noqa: F403
+from prefect_iterable.api.models.templates import *  # noqa: F403
+from prefect_iterable.api.models.users import *  # noqa: F403
+from prefect_iterable.api.models.webhooks import *  # noqa: F403
 
 __all__ = ["ApiResponse", "BulkResult", "IterableModel", "Rejection", "RequestModel"]
 __all__ += campaigns.__all__

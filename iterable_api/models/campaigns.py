@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from iterable_api.models._base import IterableModel, RequestModel
-from iterable_api.types import IanaTimeZone
+from prefect_iterable.api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.types import IanaTimeZone
 
 __all__ = [
     "CAMPAIGN_STATES",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from iterable_api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.models._base import IterableModel, RequestModel
 
 __all__ = [
     "CATALOG_FIELD_TYPES",

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from iterable_api.models._base import ApiResponse, RequestModel
-from iterable_api.types import Email, UserId
+from prefect_iterable.api.models._base import ApiResponse, RequestModel
+from prefect_iterable.api.types import Email, UserId
 
 __all__ = ["CommerceItem", "CommerceUser", "TrackPurchaseResponse"]
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from iterable_api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.models._base import IterableModel, RequestModel
 
 __all__ = [
     "EmbeddedDeviceInfo",

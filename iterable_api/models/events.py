@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
-from iterable_api.models._base import ApiResponse, IterableModel, RequestModel
-from iterable_api.types import Email, PositiveId, RecordId, UserId
+from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.types import Email, PositiveId, RecordId, UserId
 
 __all__ = [
     "EpochSeconds",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from iterable_api.models._base import IterableModel
+from prefect_iterable.api.models._base import IterableModel
 
 __all__ = [
     "ExportFile",

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from iterable_api.models._base import ApiResponse, IterableModel
+from prefect_iterable.api.models._base import ApiResponse, IterableModel
 
 __all__ = [
     "InAppContent",

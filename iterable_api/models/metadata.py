@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from iterable_api.models._base import IterableModel
+from prefect_iterable.api.models._base import IterableModel
 
 __all__ = [
     "METADATA_VALUE_MAX_BYTES",

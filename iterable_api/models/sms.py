@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from iterable_api.models._base import ApiResponse
+from prefect_iterable.api.models._base import ApiResponse
 
 __all__ = ["SmsVerificationResult"]
 

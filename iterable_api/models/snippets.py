@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from iterable_api.models._base import IterableModel
+from prefect_iterable.api.models._base import IterableModel
 
 __all__ = ["Snippet", "SnippetIdResponse", "SnippetResponse", "SnippetsResponse"]
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from iterable_api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
 
 __all__ = [
     "BulkDeleteTemplatesResult",

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from iterable_api.models._base import IterableModel, RequestModel
-from iterable_api.types import Email, PositiveId, UserId
+from prefect_iterable.api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.types import Email, PositiveId, UserId
 
 __all__ = [
     "MANAGED_FIELDS",

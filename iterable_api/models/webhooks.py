@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from iterable_api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.models._base import IterableModel, RequestModel
 
 __all__ = ["HttpsUrl", "Webhook", "WebhookAuthType", "WebhookHeader", "WebhooksResponse"]
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
-    from sandbox.state import Project
+    from prefect_iterable.sandbox.app import Sandbox
+    from prefect_iterable.sandbox.state import Project
 
 T = TypeVar("T")
 Handler = Callable[["Call"], Any]

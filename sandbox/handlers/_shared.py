@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.handlers._base import ApiFailure, Call, bad_params
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params
+from prefect_iterable.sandbox.state import Project
 
 
 def now_ms() -> int:

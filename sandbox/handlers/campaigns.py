@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sandbox.handlers._base import (
+from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
     Reply,
@@ -35,7 +35,7 @@ from sandbox.handlers._base import (
     paginate,
     success,
 )
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._shared import (
     lists,
     messages,
     now_ms,
@@ -45,7 +45,7 @@ from sandbox.handlers._shared import (
     templates,
     users,
 )
-from sandbox.state import Project
+from prefect_iterable.sandbox.state import Project
 
 __all__ = ["CAMPAIGN_STATES", "campaigns", "experiments"]
 

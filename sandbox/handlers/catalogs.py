@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from sandbox.handlers._base import (
+from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
     Page,
@@ -28,8 +28,8 @@ from sandbox.handlers._base import (
     paginate,
     success,
 )
-from sandbox.handlers._shared import now_ms
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._shared import now_ms
+from prefect_iterable.sandbox.state import Project
 
 _NAME = re.compile(r"^[A-Za-z0-9-]{1,255}$")
 MAX_BULK_ITEMS = 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.handlers._base import Call, handles
+from prefect_iterable.sandbox.handlers._base import Call, handles
 
 CHANNELS = [
     {"id": 1, "name": "Marketing email", "channelType": "Marketing", "messageMedium": "Email"},

@@ -10,9 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sandbox.handlers._base import Call, bad_params, handles, success
-from sandbox.handlers.events import created_at, event_id, store_event, user_for_single
-from sandbox.handlers.lists import merge_fields
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, success
+from prefect_iterable.sandbox.handlers.events import (
+    created_at,
+    event_id,
+    store_event,
+    user_for_single,
+)
+from prefect_iterable.sandbox.handlers.lists import merge_fields
 
 _ITEM_REQUIRED = ("id", "name", "price", "quantity")
 

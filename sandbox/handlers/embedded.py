@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.handlers import _shared
-from sandbox.handlers._base import Call, bad_params, handles, success
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers import _shared
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, success
+from prefect_iterable.sandbox.state import Project
 
 _PLATFORMS = ("iOS", "Android", "Web")
 

@@ -13,10 +13,16 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
-from sandbox.handlers._shared import User, users
-from sandbox.handlers.lists import Failures, classify, resolve_record, valid_email, valid_user_id
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
+from prefect_iterable.sandbox.handlers._shared import User, users
+from prefect_iterable.sandbox.handlers.lists import (
+    Failures,
+    classify,
+    resolve_record,
+    valid_email,
+    valid_user_id,
+)
+from prefect_iterable.sandbox.state import Project
 
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 200

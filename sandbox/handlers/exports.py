@@ -17,7 +17,7 @@ Jobs
     organization looks at jobs: Enqueued until ``start_delay_seconds`` passed and one of the
     organization's ``max_running`` slots is free, then Running for as long as its bytes take
     at ``bytes_per_second``, then Completed. Files are listed as soon as the job has produced
-    them. All durations pass through ``sandbox.scaled`` (faster with a larger ``time_scale``).
+    them. All durations pass through ``prefect_iterable.sandbox.scaled`` (faster with a larger ``time_scale``).
     Download URLs (``{base_url}/_files/<token>/<file>``, served without an API key, as S3
     pre-signed URLs are) expire ``url_ttl_seconds`` after they were listed; then they answer
     403 with a plain-text body.
@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sandbox.handlers._base import (
+from prefect_iterable.sandbox.handlers._base import (
     Call,
     Reply,
     Stream,
@@ -70,11 +70,11 @@ from sandbox.handlers._base import (
     not_found,
     success,
 )
-from sandbox.handlers._shared import check_identity, messages, require_user, users
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._shared import check_identity, messages, require_user, users
+from prefect_iterable.sandbox.state import Project
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from prefect_iterable.sandbox.app import Sandbox
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "rows_per_hour": 60,

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.handlers._base import Call, bad_params, handles, paginate, success
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, paginate, success
+from prefect_iterable.sandbox.handlers._shared import (
     check_identity,
     get_or_create_user,
     now_ms,
     require_list,
 )
-from sandbox.state import Project
+from prefect_iterable.sandbox.state import Project
 
 __all__ = ["JourneyState", "journey_state"]
 

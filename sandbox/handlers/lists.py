@@ -12,8 +12,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.handlers._base import ApiFailure, Call, Reply, bad_params, handles, success
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._base import (
+    ApiFailure,
+    Call,
+    Reply,
+    bad_params,
+    handles,
+    success,
+)
+from prefect_iterable.sandbox.handlers._shared import (
     User,
     UserList,
     lists,
@@ -21,7 +28,7 @@ from sandbox.handlers._shared import (
     require_list,
     users,
 )
-from sandbox.state import Project
+from prefect_iterable.sandbox.state import Project
 
 PREVIEW_DEFAULT_SIZE = 1000
 PREVIEW_MAX_SIZE = 5000

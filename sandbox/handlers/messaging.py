@@ -13,9 +13,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.handlers import _shared
-from sandbox.handlers._base import Call, bad_params, handles, success
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers import _shared
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, success
+from prefect_iterable.sandbox.state import Project
 
 # Endpoint medium -> the campaign ``messageMedium`` it sends.
 _SEND_MEDIUM = {

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.handlers._base import Call, bad_params, handles, not_found, success
-from sandbox.handlers._shared import now_ms
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, not_found, success
+from prefect_iterable.sandbox.handlers._shared import now_ms
+from prefect_iterable.sandbox.state import Project
 
 #: Keys per page of GET /api/metadata/{table}; tests may lower it to page through few keys.
 KEYS_PAGE_SIZE = 100

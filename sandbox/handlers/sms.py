@@ -13,9 +13,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.handlers._base import Call, bad_params, forbidden, handles, success
-from sandbox.handlers._shared import now_ms
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, forbidden, handles, success
+from prefect_iterable.sandbox.handlers._shared import now_ms
+from prefect_iterable.sandbox.state import Project
 
 FEATURE = "sms_verification"
 CODE_TTL_SECONDS = 600

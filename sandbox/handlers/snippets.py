@@ -12,8 +12,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.handlers._base import Call, Reply, bad_params, handles, not_found
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import Call, Reply, bad_params, handles, not_found
+from prefect_iterable.sandbox.state import Project
 
 PROJECT_CREATOR = "owner@sandbox.example"
 

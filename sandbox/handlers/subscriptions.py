@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.handlers._base import (
+from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
     Reply,
@@ -20,7 +20,7 @@ from sandbox.handlers._base import (
     not_found,
     success,
 )
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._shared import (
     User,
     UserList,
     lists,
@@ -28,8 +28,8 @@ from sandbox.handlers._shared import (
     require_list,
     users,
 )
-from sandbox.handlers.channels import CHANNELS, MESSAGE_TYPES
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers.channels import CHANNELS, MESSAGE_TYPES
+from prefect_iterable.sandbox.state import Project
 
 FEATURE = "subscription_groups"
 

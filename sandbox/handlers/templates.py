@@ -18,7 +18,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.handlers._base import (
+from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
     Reply,
@@ -28,15 +28,15 @@ from sandbox.handlers._base import (
     paginate,
     success,
 )
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._shared import (
     check_identity,
     now_ms,
     record_message,
     require_user,
     templates,
 )
-from sandbox.handlers.channels import CHANNELS, MESSAGE_TYPES
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers.channels import CHANNELS, MESSAGE_TYPES
+from prefect_iterable.sandbox.state import Project
 
 # Action-id infix -> Iterable's messageMedium.
 KINDS = {"EMAIL": "Email", "PUSH": "Push", "SMS": "SMS", "IN_APP": "InApp", "EMBEDDED": "Embedded"}

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
-from sandbox.handlers._shared import (
+from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
+from prefect_iterable.sandbox.handlers._shared import (
     User,
     identifier_hash,
     lists,
@@ -32,7 +32,7 @@ from sandbox.handlers._shared import (
     require_user,
     users,
 )
-from sandbox.handlers.subscriptions import (
+from prefect_iterable.sandbox.handlers.subscriptions import (
     apply_subscriptions,
     is_member,
     leave_all_lists,
@@ -40,7 +40,7 @@ from sandbox.handlers.subscriptions import (
     member_key,
     rekey_memberships,
 )
-from sandbox.state import Project
+from prefect_iterable.sandbox.state import Project
 
 #: Fields Iterable maintains; a write of them is dropped and reported as filtered out.
 MANAGED_FIELDS = frozenset({"emailListIds", "signupDate", "profileUpdatedAt", "itblInternal"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.handlers._base import Call, bad_params, handles, not_found
-from sandbox.state import Project
+from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, not_found
+from prefect_iterable.sandbox.state import Project
 
 AUTH_TYPES = ("NoAuth", "Basic", "OAuth2")
 # Fields POST /api/webhooks may change, by wire name, with the JSON type each must have.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from iterable_api.catalog import ACTIONS, Effect, Location, Period, Scope, Tier, get_action
+from prefect_iterable.api.catalog import ACTIONS, Effect, Location, Period, Scope, Tier, get_action
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 ACTION_LIST = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api import Client, errors
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api import Client, errors
+from prefect_iterable.api.retrying import RetryPolicy
 
 # The status Iterable answers each code with (iterable-api-notes.md §2).
 CODE_STATUS = {

@@ -6,8 +6,8 @@ import asyncio
 import threading
 from collections import Counter
 
-from iterable_api import AsyncClient, Client, errors
-from iterable_api.catalog import get_action
+from prefect_iterable.api import AsyncClient, Client, errors
+from prefect_iterable.api.catalog import get_action
 
 ACTION = "ITERABLE_LIST_MESSAGE_TYPES"  # 100 requests/s per project
 
@@ -72,8 +72,8 @@ def test_an_asyncio_burst_three_times_the_limit_gets_no_429(
 
 def test_without_the_limiter_the_sandbox_does_answer_429(sandbox_server, sandbox, project, api_key):
     """The checks above can fail: unthrottled, the sandbox refuses what the limit does not allow."""
-    from iterable_api import NoLimiter
-    from iterable_api.retrying import RetryPolicy
+    from prefect_iterable.api import NoLimiter
+    from prefect_iterable.api.retrying import RetryPolicy
 
     slow = "ITERABLE_LIST_USER_FIELDS"  # 3 requests/s per project
     refused: list[errors.RateLimited] = []

@@ -7,12 +7,12 @@ import json
 import httpx
 import pytest
 
-from iterable_api import Client, NoLimiter
-from iterable_api._requests import RawJson, build_request
-from iterable_api.catalog import Effect, get_action
-from iterable_api.client import _ClientBase
-from iterable_api.errors import InputValidationError
-from sandbox.handlers._shared import users
+from prefect_iterable.api import Client, NoLimiter
+from prefect_iterable.api._requests import RawJson, build_request
+from prefect_iterable.api.catalog import Effect, get_action
+from prefect_iterable.api.client import _ClientBase
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.sandbox.handlers._shared import users
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api import Client, errors
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api import Client, errors
+from prefect_iterable.api.retrying import RetryPolicy
 
 
 def test_injected_429s_are_waited_out_by_the_time_the_server_gave(client, sandbox, project):

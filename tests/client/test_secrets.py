@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from blocks import IterableCredentials
-from iterable_api import errors
+from prefect_iterable.api import errors
+from prefect_iterable.blocks import IterableCredentials
 
 
 def test_the_key_is_absent_from_logs_reprs_and_errors(
@@ -40,7 +40,7 @@ def test_a_bad_key_is_not_echoed_in_the_error(sandbox_server, sandbox):
 
 
 def test_task_run_names_and_logs_carry_no_key(run_in_flow, credentials, api_key, caplog):
-    from tasks.channels import list_channels
+    from prefect_iterable.tasks.channels import list_channels
 
     caplog.set_level(logging.DEBUG)
     run_in_flow(list_channels, credentials=credentials)

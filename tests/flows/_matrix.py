@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from iterable_api.retrying import RetryPolicy
+from prefect_iterable.api.retrying import RetryPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from blocks import IterableCredentials
-from flows.bulk_import import BulkImportStopped, bulk_import, event_id
-from iterable_api.models import BulkResult
-from sandbox.handlers._shared import identifier_hash, users
-from sandbox.handlers.events import events
+from prefect_iterable.api.models import BulkResult
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.bulk_import import BulkImportStopped, bulk_import, event_id
+from prefect_iterable.sandbox.handlers._shared import identifier_hash, users
+from prefect_iterable.sandbox.handlers.events import events
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"
@@ -358,7 +358,7 @@ def test_bulk_result_rejections_match_records():
     result = BulkResult.from_body(
         {"successCount": 1, "failCount": 1, "failedUpdates": {"invalidEmails": ["X@Y"]}}
     )
-    from flows.bulk_import import _reasons
+    from prefect_iterable.flows.bulk_import import _reasons
 
     bodies = [{"email": "x@y"}, {"email": "z@y"}]
     assert _reasons("users", bodies, result) == ["Iterable: invalidEmails", None]

@@ -21,12 +21,19 @@ from prefect.client.schemas.filters import (
 from prefect.exceptions import ParameterTypeError
 from prefect.flow_runs import resume_flow_run
 
-import flows.campaign_launch as launch_module
-from blocks import IterableCredentials
-from flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
-from sandbox.handlers._shared import User, UserList, lists, messages, templates, users
-from sandbox.handlers.campaigns import campaigns
-from sandbox.state import Project
+import prefect_iterable.flows.campaign_launch as launch_module
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
+from prefect_iterable.sandbox.handlers._shared import (
+    User,
+    UserList,
+    lists,
+    messages,
+    templates,
+    users,
+)
+from prefect_iterable.sandbox.handlers.campaigns import campaigns
+from prefect_iterable.sandbox.state import Project
 
 REVIEWERS = ["reviewer.one@example.com", "reviewer.two@example.com"]
 SENDS = (

@@ -9,11 +9,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from blocks import IterableCredentials
-from flows.emergency_stop import StopReport, emergency_stop
-from sandbox.handlers._shared import now_ms
-from sandbox.handlers.campaigns import campaigns
-from sandbox.state import Project
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.emergency_stop import StopReport, emergency_stop
+from prefect_iterable.sandbox.handlers._shared import now_ms
+from prefect_iterable.sandbox.handlers.campaigns import campaigns
+from prefect_iterable.sandbox.state import Project
 
 DAY_MS = 86_400_000
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-import flows.export_archive as export_module
-from blocks import IterableCredentials
-from flows.export_archive import (
+import prefect_iterable.flows.export_archive as export_module
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.export_archive import (
     ExportJobFailed,
     ExportTruncated,
     export_archive,
 )
-from sandbox.handlers.exports import export_settings, exports
+from prefect_iterable.sandbox.handlers.exports import export_settings, exports
 
 START = "ITERABLE_START_EXPORT"
 FILES = "ITERABLE_LIST_EXPORT_FILES"
@@ -398,8 +398,8 @@ def test_cancellation_hook_cancels_jobs_recorded_by_another_process(
     """The runner runs on_cancellation in a process of its own: the jobs come from the file."""
     from types import SimpleNamespace
 
-    from flows._storage import ArchiveStore
-    from flows.export_archive import _active_name, _cancel_on_exit
+    from prefect_iterable.flows._storage import ArchiveStore
+    from prefect_iterable.flows.export_archive import _active_name, _cancel_on_exit
 
     _, project = org_project
     export_settings(project)["bytes_per_second"] = 1_000  # stays Running

@@ -35,17 +35,17 @@ from typing import Any
 
 import pytest
 
-import iterable_api.client as client_module
-import sandbox.handlers.exports as exports_handlers
-from blocks import IterableCredentials
-from flows.bulk_import import bulk_import
-from flows.campaign_launch import EmailTemplateSpec, campaign_launch
-from flows.export_archive import export_archive
-from flows.gdpr import gdpr_forget
-from sandbox.handlers._base import Stream
-from sandbox.handlers._shared import User, UserList, lists, messages, users
-from sandbox.handlers.campaigns import campaigns
-from sandbox.handlers.exports import export_settings, exports
+import prefect_iterable.api.client as client_module
+import prefect_iterable.sandbox.handlers.exports as exports_handlers
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.flows.bulk_import import bulk_import
+from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, campaign_launch
+from prefect_iterable.flows.export_archive import export_archive
+from prefect_iterable.flows.gdpr import gdpr_forget
+from prefect_iterable.sandbox.handlers._base import Stream
+from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, messages, users
+from prefect_iterable.sandbox.handlers.campaigns import campaigns
+from prefect_iterable.sandbox.handlers.exports import export_settings, exports
 from tests.flows._matrix import (
     ALSO_COVERED,
     FAULTS,
@@ -422,7 +422,7 @@ def _export_checks(c: Cell, result: Any, root: Path, *, completed_jobs: int = 1)
 def _cut_downloads(c: Cell, monkeypatch: pytest.MonkeyPatch, count: int) -> list[str]:
     """Cut the next ``count`` export file downloads after their first 4 KB.
 
-    Downloads are not API actions, so ``sandbox.inject`` cannot reach them (see the report):
+    Downloads are not API actions, so ``prefect_iterable.sandbox.inject`` cannot reach them (see the report):
     wrap the sandbox's ``download`` and make its ``_send_reply`` drop the connection.
     """
     cut: list[str] = []

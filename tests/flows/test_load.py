@@ -8,7 +8,7 @@ budgets (bulk updates 5/s and forgets 3/s per project, exports 1/s per organizat
 per key …). The sandbox's own log of the project must show every request answered, none with 429.
 
 The same run is repeated with ``rate_limit_mode="prefect"``: the limits are then Prefect global
-concurrency limits on the test server (``python -m blocks.limits create``), as workers on several
+concurrency limits on the test server (``python -m prefect_iterable.blocks.limits create``), as workers on several
 machines would share them.
 """
 
@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.limits import PrefectGlobalLimiter
-from flows.bulk_import import BulkImportResult, bulk_import
-from flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
-from flows.export_archive import ExportArchiveResult, export_archive
-from flows.gdpr import GdprForgetResult, gdpr_forget
-from sandbox.handlers._shared import User, UserList, lists, users
-from sandbox.handlers.exports import export_settings
-from tasks._core import client_for
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.limits import PrefectGlobalLimiter
+from prefect_iterable.flows.bulk_import import BulkImportResult, bulk_import
+from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
+from prefect_iterable.flows.export_archive import ExportArchiveResult, export_archive
+from prefect_iterable.flows.gdpr import GdprForgetResult, gdpr_forget
+from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
+from prefect_iterable.sandbox.handlers.exports import export_settings
+from prefect_iterable.tasks._core import client_for
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 IMPORTED = 3000
@@ -57,7 +57,7 @@ FLOW_ACTIONS = {  # the requests that tell each flow's activity apart in the san
 def rate_limit_mode(request, prefect_server) -> str:
     """local: the client's process-wide buckets; prefect: global concurrency limits on the server."""
     if request.param == "prefect":
-        from blocks.limits import main
+        from prefect_iterable.blocks.limits import main
 
         main(["create"])  # idempotent: creates only the limits the harness server lacks
     return request.param

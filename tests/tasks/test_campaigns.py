@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 
-from blocks import IterableCredentials
-from iterable_api.errors import BadParams, InputValidationError, NotFound, PermissionDenied
-from iterable_api.models import ApiResponse
-from sandbox.handlers._shared import User, UserList, lists, messages, record_message, templates
-from sandbox.handlers.campaigns import campaigns, experiments
-from tasks.campaigns import (
+from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound, PermissionDenied
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.sandbox.handlers._shared import (
+    User,
+    UserList,
+    lists,
+    messages,
+    record_message,
+    templates,
+)
+from prefect_iterable.sandbox.handlers.campaigns import campaigns, experiments
+from prefect_iterable.tasks.campaigns import (
     RecipientTimeZone,
     abort_campaign,
     activate_triggered_campaign,

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api.errors import BadParams, BatchTooLarge, InputValidationError, NotFound
-from iterable_api.models.catalogs import CatalogFieldDefinition
-from sandbox.handlers.catalogs import catalogs
-from tasks.catalogs import (
+from prefect_iterable.api.errors import BadParams, BatchTooLarge, InputValidationError, NotFound
+from prefect_iterable.api.models.catalogs import CatalogFieldDefinition
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox.handlers.catalogs import catalogs
+from prefect_iterable.tasks.catalogs import (
     create_catalog,
     create_catalog_items,
     delete_catalog,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api.errors import InputValidationError
-from tasks.channels import list_channels, list_message_types
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.tasks.channels import list_channels, list_message_types
 
 
 class TestListChannels:

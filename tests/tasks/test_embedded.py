@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api.errors import BadParams, InputValidationError, UnknownEmailError
-from iterable_api.models.embedded import EmbeddedDeviceInfo, EmbeddedImpression, EmbeddedSession
-from sandbox.handlers._shared import User, users
-from sandbox.handlers.embedded import events, user_messages
-from tasks.embedded import (
+from prefect_iterable.api.errors import BadParams, InputValidationError, UnknownEmailError
+from prefect_iterable.api.models.embedded import (
+    EmbeddedDeviceInfo,
+    EmbeddedImpression,
+    EmbeddedSession,
+)
+from prefect_iterable.sandbox.handlers._shared import User, users
+from prefect_iterable.sandbox.handlers.embedded import events, user_messages
+from prefect_iterable.tasks.embedded import (
     get_embedded_messages,
     track_embedded_click,
     track_embedded_received,

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from iterable_api.errors import ForgottenUserError, InputValidationError, UnknownUserIdError
-from sandbox.handlers._shared import User, identifier_hash, users
-from sandbox.handlers.events import blocked_event_names, events
-from tasks.events import get_user_events, track_event, track_events_bulk
+from prefect_iterable.api.errors import ForgottenUserError, InputValidationError, UnknownUserIdError
+from prefect_iterable.sandbox.handlers._shared import User, identifier_hash, users
+from prefect_iterable.sandbox.handlers.events import blocked_event_names, events
+from prefect_iterable.tasks.events import get_user_events, track_event, track_events_bulk
 
 
 class TestTrackEvent:

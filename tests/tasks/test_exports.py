@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from iterable_api.errors import (
+from prefect_iterable.api.errors import (
     BadParams,
     InputValidationError,
     NotFound,
     PermissionDenied,
     UnknownEmailError,
 )
-from sandbox.handlers._shared import User, users
-from sandbox.handlers.exports import (
+from prefect_iterable.sandbox.handlers._shared import User, users
+from prefect_iterable.sandbox.handlers.exports import (
     ExportSpec,
     advance,
     columns,
@@ -34,7 +34,7 @@ from sandbox.handlers.exports import (
     generated_record,
     start_job,
 )
-from tasks.exports import (
+from prefect_iterable.tasks.exports import (
     cancel_export,
     download_export_file,
     export_data_csv,

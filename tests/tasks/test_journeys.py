@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api.errors import BadParams, InputValidationError
-from sandbox.handlers._shared import User, UserList, lists, users
-from sandbox.handlers.journeys import journey_state
-from tasks.journeys import iter_journeys, list_journeys, trigger_journey
+from prefect_iterable.api.errors import BadParams, InputValidationError
+from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
+from prefect_iterable.sandbox.handlers.journeys import journey_state
+from prefect_iterable.tasks.journeys import iter_journeys, list_journeys, trigger_journey
 
 
 def _journey(project, *, archived: bool = False, enabled: bool = True) -> dict:

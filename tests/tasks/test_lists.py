@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api.errors import BadParams, Conflict, InputValidationError, OutcomeUnknown
-from iterable_api.models.lists import ListSize, ListUsers
-from sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
-from tasks.lists import (
+from prefect_iterable.api.errors import BadParams, Conflict, InputValidationError, OutcomeUnknown
+from prefect_iterable.api.models.lists import ListSize, ListUsers
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
+from prefect_iterable.tasks.lists import (
     create_list,
     delete_list,
     get_list_size,

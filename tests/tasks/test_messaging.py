@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
-from blocks import IterableCredentials, MissingPermission
-from iterable_api.errors import BadParams, InputValidationError, OutcomeUnknown
-from sandbox.handlers._shared import User, messages, now_ms, record_message, templates, users
-from tasks.messaging import (
+from prefect_iterable.api.errors import BadParams, InputValidationError, OutcomeUnknown
+from prefect_iterable.blocks import IterableCredentials, MissingPermission
+from prefect_iterable.sandbox.handlers._shared import (
+    User,
+    messages,
+    now_ms,
+    record_message,
+    templates,
+    users,
+)
+from prefect_iterable.tasks.messaging import (
     cancel_email,
     cancel_in_app,
     cancel_push,

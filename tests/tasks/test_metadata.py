@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api.errors import InputValidationError, NotFound
-from sandbox.handlers.metadata import put_item, tables
-from tasks.metadata import (
+from prefect_iterable.api.errors import InputValidationError, NotFound
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox.handlers.metadata import put_item, tables
+from prefect_iterable.tasks.metadata import (
     delete_metadata_table,
     iter_metadata_keys,
     list_metadata_keys,

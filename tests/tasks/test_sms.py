@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from blocks import IterableCredentials
-from iterable_api.errors import BadParams, Forbidden, InputValidationError
-from sandbox.handlers.sms import MAX_ATTEMPTS, issue_code
-from tasks.sms import verify_sms_code
+from prefect_iterable.api.errors import BadParams, Forbidden, InputValidationError
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.sandbox.handlers.sms import MAX_ATTEMPTS, issue_code
+from prefect_iterable.tasks.sms import verify_sms_code
 
 PHONE = "+15551234567"
 

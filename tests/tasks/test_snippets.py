@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from iterable_api.errors import BadParams, InputValidationError, NotFound
-from iterable_api.models.snippets import SnippetIdResponse, SnippetResponse, SnippetsResponse
-from sandbox.handlers.snippets import snippets
-from tasks.snippets import (
+from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound
+from prefect_iterable.api.models.snippets import (
+    SnippetIdResponse,
+    SnippetResponse,
+    SnippetsResponse,
+)
+from prefect_iterable.sandbox.handlers.snippets import snippets
+from prefect_iterable.tasks.snippets import (
     create_snippet,
     delete_snippet,
     get_snippet,

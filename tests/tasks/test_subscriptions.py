@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from blocks import IterableCredentials
-from iterable_api.errors import BadParams, Forbidden, ForgottenUserError, InputValidationError
-from sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
-from tasks.subscriptions import subscribe_user_by_id, unsubscribe_user_by_id
+from prefect_iterable.api.errors import (
+    BadParams,
+    Forbidden,
+    ForgottenUserError,
+    InputValidationError,
+)
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
+from prefect_iterable.tasks.subscriptions import subscribe_user_by_id, unsubscribe_user_by_id
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 

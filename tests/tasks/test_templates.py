@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api.errors import BadParams, InputValidationError, NotFound, UnknownEmailError
-from iterable_api.models import ApiResponse
-from iterable_api.models.templates import (
+from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound, UnknownEmailError
+from prefect_iterable.api.models import ApiResponse
+from prefect_iterable.api.models.templates import (
     BulkDeleteTemplatesResult,
     ClientTemplatesResponse,
     EmailTemplate,
@@ -28,8 +26,10 @@ from iterable_api.models.templates import (
     TemplatesPage,
     UpsertTemplateResponse,
 )
-from sandbox.handlers._shared import User, messages, templates, users
-from tasks import templates as t
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox.handlers._shared import User, messages, templates, users
+from prefect_iterable.tasks import templates as t
 
 
 @dataclass(frozen=True)

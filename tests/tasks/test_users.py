@@ -11,9 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from blocks import IterableCredentials
-from blocks.credentials import MissingPermission
-from iterable_api.errors import (
+from prefect_iterable.api.errors import (
     BadParams,
     Conflict,
     ForgottenUserError,
@@ -22,10 +20,19 @@ from iterable_api.errors import (
     UnknownEmailError,
     UnknownUserIdError,
 )
-from iterable_api.models import BulkResult
-from iterable_api.models.users import BulkUpdateUser, UpdateSubscriptionsRequest
-from sandbox.handlers._shared import User, UserList, identifier_hash, lists, record_message, users
-from tasks.users import (
+from prefect_iterable.api.models import BulkResult
+from prefect_iterable.api.models.users import BulkUpdateUser, UpdateSubscriptionsRequest
+from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks.credentials import MissingPermission
+from prefect_iterable.sandbox.handlers._shared import (
+    User,
+    UserList,
+    identifier_hash,
+    lists,
+    record_message,
+    users,
+)
+from prefect_iterable.tasks.users import (
     bulk_update_users,
     delete_user_by_id,
     forget_user,

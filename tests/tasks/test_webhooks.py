@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter
 
-from iterable_api.errors import InputValidationError, NotFound
-from sandbox.handlers.webhooks import webhooks
-from tasks.webhooks import _AuthToken, list_webhooks, update_webhook
+from prefect_iterable.api.errors import InputValidationError, NotFound
+from prefect_iterable.sandbox.handlers.webhooks import webhooks
+from prefect_iterable.tasks.webhooks import _AuthToken, list_webhooks, update_webhook
 
 
 class TestListWebhooks:
