@@ -97,4 +97,4 @@ def test_the_block_is_a_prefect_collection():
     from importlib.metadata import entry_points
 
     names = {ep.value for ep in entry_points(group="prefect.collections")}
-    assert "blocks" in names
+    assert "prefect_iterable.blocks" in names

@@ -110,7 +110,7 @@ class TestIterMetadataKeys:
         assert all(r.query.get("nextMarker") for r in requests[1:])
 
     def test_follows_a_smaller_page_size(self, credentials, sandbox, project, monkeypatch):
-        monkeypatch.setattr("sandbox.handlers.metadata.KEYS_PAGE_SIZE", 2)
+        monkeypatch.setattr("prefect_iterable.sandbox.handlers.metadata.KEYS_PAGE_SIZE", 2)
         for name in ("a", "b", "c", "d", "e"):
             put_item(project, "small", name, {})
         assert [k.key for k in iter_metadata_keys("small", credentials=credentials)] == list(
