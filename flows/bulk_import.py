@@ -230,8 +230,7 @@ def _build(kind: str, fields: dict[str, Any], extra: dict[str, Any], line: int) 
         body["dataFields"] = merged
     if not body.get("email") and not body.get("userId"):
         raise _Reject(f"line {line}: no email or userId")
-    if "email" in body and "@" not in body["email"]:
-        raise _Reject(f"line {line}: email {body['email']!r} is not an email address")
+    # A malformed identifier goes to Iterable, which refuses that record alone and says why.
     if kind == "events":
         if not body.get("eventName"):
             raise _Reject(f"line {line}: no eventName")
@@ -294,10 +293,7 @@ def _sendable_as_is(kind: str, obj: Any) -> bool:
                 return False
         elif type(value) is not str or not value or value != value.strip():
             return False
-    email = obj.get("email")
-    if email is None and "userId" not in obj:
-        return False
-    if email is not None and "@" not in email:
+    if "email" not in obj and "userId" not in obj:
         return False
     if kind == "events":
         event = obj.get("id")

@@ -48,7 +48,9 @@ from prefect_iterable.api.errors import (
     ServerError,
     TransportError,
 )
+from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._records import refused_records
 
 __all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
 
@@ -177,6 +179,15 @@ def _write_stream(
     )
 
 
+def _with_refused_records(result: BulkResult, checked: BaseModel) -> BulkResult:
+    """A bulk result that also names the records kept out of the request (see ``_records``)."""
+    refused = refused_records(checked)
+    if refused:
+        # Counts only: the records name people.
+        get_run_logger().warning("%s record(s) were not sent; see the result", len(refused))
+    return result.with_refused(refused)
+
+
 def iterable_task(
     action_id: str,
     *,
@@ -229,9 +240,12 @@ def iterable_task(
                 return _write_stream(client_for(credentials), action, values, destination)
             answer = client_for(credentials).call(action, values)
             try:
-                return result_adapter.validate_python(answer)
+                result = result_adapter.validate_python(answer)
             except ValidationError as exc:
                 raise ResponseValidationError(action.id, str(exc).splitlines()[0]) from None
+            if isinstance(result, BulkResult):
+                return _with_refused_records(result, checked)
+            return result
 
         repeatable = action.effect is not Effect.SEND
         options: dict[str, Any] = {

@@ -17,6 +17,7 @@ from prefect_iterable.api.models.events import (
 from prefect_iterable.api.types import Email, PositiveId, RecordId, UserId
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._records import Records
 
 __all__ = ["get_user_events", "track_event", "track_events_bulk"]
 
@@ -73,7 +74,7 @@ def track_event(
 
 @iterable_task("ITERABLE_TRACK_EVENTS_BULK")
 def track_events_bulk(
-    events: Annotated[list[TrackedEvent], Field(min_length=1)],
+    events: Records[TrackedEvent],
     *,
     credentials: IterableCredentials | None = None,
 ) -> BulkResult:
@@ -81,14 +82,16 @@ def track_events_bulk(
 
     Use it to load events in batches (backfills, streams). Iterable answers 200 even when some
     events were refused: check ``rejected`` (invalid or forgotten users, disallowed event
-    names). Give every event an ``event_id`` to make a retry safe: the task is retried only
-    then, as Iterable updates events by id instead of adding them again.
+    names). An event Iterable could not read (no name, naming no user, a bad ``created_at``) is
+    kept out of the request and reported there too, with its ``index`` and ``detail``. Give
+    every event an ``event_id`` to make a retry safe: the task is retried only then, as
+    Iterable updates events by id instead of adding them again.
 
     ITERABLE_TRACK_EVENTS_BULK: POST /api/events/trackBulk (10 requests/s per project).
 
     Args:
-        events: the events (at least one), each with ``event_name``, exactly one of ``email``
-            and ``user_id``, and optionally ``event_id``, ``created_at`` (epoch seconds),
+        events: the events (at least one), each with ``event_name``, ``email``, ``user_id`` or
+            both, and optionally ``event_id``, ``created_at`` (epoch seconds),
             ``data_fields``, ``campaign_id`` and ``template_id``.
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.

@@ -18,6 +18,7 @@ from prefect_iterable.api.models.lists import (
 from prefect_iterable.api.types import PositiveId
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._records import Records
 
 __all__ = [
     "create_list",
@@ -137,7 +138,7 @@ def preview_list_users(
 @iterable_task("ITERABLE_SUBSCRIBE_TO_LIST", run_name="subscribe-to-list-{list_id}")
 def subscribe_to_list(
     list_id: PositiveId,
-    subscribers: Annotated[list[Subscriber], Field(min_length=1)],
+    subscribers: Records[Subscriber],
     update_existing_users_only: bool | None = None,
     *,
     credentials: IterableCredentials | None = None,
@@ -146,15 +147,16 @@ def subscribe_to_list(
 
     Use it to fill a list from your own data. Iterable answers 200 even when some subscribers
     were refused: check ``rejected`` (invalid addresses, GDPR-forgotten users, users not found
-    when only existing users may be added). Subscribing a member again changes nothing, so the
+    when only existing users may be added). A subscriber naming no one is not sent and is
+    reported there too. Subscribing a member again changes nothing, so the
     task is safe to retry.
 
     ITERABLE_SUBSCRIBE_TO_LIST: POST /api/lists/subscribe (no documented rate limit).
 
     Args:
         list_id: the list's id (1 or more).
-        subscribers: the users to add (at least one), each named by ``email`` or ``user_id``,
-            optionally with ``data_fields`` to store on their profile.
+        subscribers: the users to add (at least one), each named by ``email``, ``user_id`` or
+            both, optionally with ``data_fields`` to store on their profile.
         update_existing_users_only: skip users Iterable does not know instead of creating them
             (respected in userID-based and hybrid projects; default false).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
@@ -168,7 +170,7 @@ def subscribe_to_list(
 @iterable_task("ITERABLE_UNSUBSCRIBE_FROM_LIST", run_name="unsubscribe-from-list-{list_id}")
 def unsubscribe_from_list(
     list_id: PositiveId,
-    subscribers: Annotated[list[Unsubscriber], Field(min_length=1)],
+    subscribers: Records[Unsubscriber],
     campaign_id: PositiveId | None = None,
     channel_unsubscribe: bool | None = None,
     *,
@@ -184,7 +186,8 @@ def unsubscribe_from_list(
 
     Args:
         list_id: the list's id (1 or more).
-        subscribers: the users to remove (at least one), each named by ``email`` or ``user_id``.
+        subscribers: the users to remove (at least one), each named by ``email``, ``user_id`` or
+            both.
         campaign_id: the campaign to attribute the unsubscribe to, for reporting.
         channel_unsubscribe: also unsubscribe the users from the list's whole channel (a global
             unsubscribe for that channel; default false).

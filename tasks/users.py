@@ -26,6 +26,7 @@ from prefect_iterable.api.models.users import (
 from prefect_iterable.api.types import Email, ExportDateTime, MessageMedium, PositiveId, UserId
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
+from prefect_iterable.tasks._records import Records, sendable
 
 __all__ = [
     "bulk_update_users",
@@ -51,7 +52,7 @@ _BULK_BODY_BYTES = 4 * 1024 * 1024 - 1024
 def _fits_bulk_body(users: list[BulkUpdateUser]) -> list[BulkUpdateUser]:
     size = len(
         json.dumps(
-            [u.model_dump(mode="json", by_alias=True, exclude_none=True) for u in users],
+            [u.model_dump(mode="json", by_alias=True, exclude_none=True) for u in sendable(users)],
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode()
@@ -118,7 +119,7 @@ def update_user(
 
 @iterable_task("ITERABLE_BULK_UPDATE_USERS")
 def bulk_update_users(
-    users: Annotated[list[BulkUpdateUser], Field(min_length=1), AfterValidator(_fits_bulk_body)],
+    users: Annotated[Records[BulkUpdateUser], AfterValidator(_fits_bulk_body)],
     create_new_fields: bool | None = None,
     *,
     credentials: IterableCredentials | None = None,
@@ -128,14 +129,17 @@ def bulk_update_users(
     Each record adds or overwrites top-level fields and keeps the others. Iterable answers 200
     even when records fail: each refused record is in ``rejected`` with the reason Iterable
     gave (invalidEmails, forgottenUserIds, invalidDataEmails for a type change, conflict…,
-    notFound… for an unknown userId without ``prefer_user_id``). Do not mix bulk and single
+    notFound… for an unknown userId without ``prefer_user_id``). A malformed address does not
+    stop the others: it is sent, and Iterable reports it. Only a record Iterable could not read
+    (naming no user, wrong types, a value JSON cannot carry) is kept out of the request and
+    reported in ``rejected`` too, with its ``index`` and ``detail``. Do not mix bulk and single
     updates of the same user in a short window.
 
     ITERABLE_BULK_UPDATE_USERS: POST /api/users/bulkUpdate (5 requests/s per project; body at
     most 4 MB).
 
     Args:
-        users: the users, at least one; each with exactly one of email or user_id.
+        users: the users, at least one; each with email, user_id or both.
         create_new_fields: whether unknown fields are created (True) or dropped (False, reported
             in ``filtered_out_fields``); defaults to the project setting.
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
@@ -325,7 +329,7 @@ def update_user_subscriptions(
 
 @iterable_task("ITERABLE_UPDATE_USER_SUBSCRIPTIONS_BULK")
 def update_user_subscriptions_bulk(
-    update_subscriptions_requests: Annotated[list[UpdateSubscriptionsRequest], Field(min_length=1)],
+    update_subscriptions_requests: Records[UpdateSubscriptionsRequest],
     *,
     credentials: IterableCredentials | None = None,
 ) -> BulkResult:
@@ -333,14 +337,16 @@ def update_user_subscriptions_bulk(
 
     Each request overwrites the lists it gives, as ``update_user_subscriptions`` does. Refused
     users are in ``rejected``: invalidEmails/invalidUserIds for malformed identifiers,
-    validEmailFailures/validUserIdFailures for users Iterable could not update.
+    validEmailFailures/validUserIdFailures for users Iterable could not update. A request
+    Iterable could not read (naming no user, a list id below 1) is kept out of the call and
+    reported there too, with its ``index`` and ``detail``.
 
     ITERABLE_UPDATE_USER_SUBSCRIPTIONS_BULK: POST /api/users/bulkUpdateSubscriptions (no
     documented rate limit).
 
     Args:
-        update_subscriptions_requests: one request per user, at least one, each with exactly
-            one of email or user_id.
+        update_subscriptions_requests: one request per user, at least one, each with email,
+            user_id or both.
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 

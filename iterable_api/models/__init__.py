@@ -20,7 +20,12 @@ from prefect_iterable.api.models import (
     webhooks,
 )
 from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
-from prefect_iterable.api.models._bulk import BulkResult, Rejection
+from prefect_iterable.api.models._bulk import (
+    BulkResult,
+    FailedUpdates,
+    IdentifiedRecord,
+    Rejection,
+)
 from prefect_iterable.api.models.campaigns import *  # noqa: F403
 from prefect_iterable.api.models.catalogs import *  # noqa: F403
 from prefect_iterable.api.models.channels import *  # noqa: F403
@@ -39,7 +44,15 @@ from prefect_iterable.api.models.templates import *  # noqa: F403
 from prefect_iterable.api.models.users import *  # noqa: F403
 from prefect_iterable.api.models.webhooks import *  # noqa: F403
 
-__all__ = ["ApiResponse", "BulkResult", "IterableModel", "Rejection", "RequestModel"]
+__all__ = [
+    "ApiResponse",
+    "BulkResult",
+    "FailedUpdates",
+    "IdentifiedRecord",
+    "IterableModel",
+    "Rejection",
+    "RequestModel",
+]
 __all__ += campaigns.__all__
 __all__ += journeys.__all__
 __all__ += channels.__all__

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
-from prefect_iterable.api.types import Email, PositiveId, RecordId, UserId
+from prefect_iterable.api.models._base import ApiResponse, IterableModel
+from prefect_iterable.api.models._bulk import IdentifiedRecord
+from prefect_iterable.api.types import PositiveId, RecordId
 
 __all__ = [
     "EpochSeconds",
@@ -47,16 +48,14 @@ EpochSeconds = Annotated[
 EventName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
-class TrackedEvent(RequestModel):
+class TrackedEvent(IdentifiedRecord):
     """One custom event for ``track_events_bulk``: what happened, to whom, and when.
 
-    Name the user by exactly one of ``email`` and ``user_id``. Give ``event_id`` to make a
-    retry safe: Iterable updates the event with that id instead of adding a second one.
+    Name the user by ``email``, ``user_id`` or both. Give ``event_id`` to make a retry safe:
+    Iterable updates the event with that id instead of adding a second one.
     """
 
     event_name: EventName = Field(description="The event's name.")
-    email: Email | None = Field(None, description="The user's email address.")
-    user_id: UserId | None = Field(None, description="The user's userId.")
     event_id: RecordId | None = Field(
         None, alias="id", description="The event's id (at most 512 bytes); deduplicates."
     )
@@ -67,12 +66,6 @@ class TrackedEvent(RequestModel):
     create_new_fields: bool | None = Field(
         None, description="Add unknown data fields to the schema (default: project setting)."
     )
-
-    @model_validator(mode="after")
-    def _one_user(self) -> TrackedEvent:
-        if (self.email is None) == (self.user_id is None):
-            raise ValueError("give exactly one of email and user_id")
-        return self
 
 
 class TrackEventResponse(ApiResponse):

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from prefect_iterable.api.models._base import IterableModel, RequestModel
-from prefect_iterable.api.types import Email, UserId
+from prefect_iterable.api.models._base import IterableModel
+from prefect_iterable.api.models._bulk import IdentifiedRecord
 
 __all__ = [
     "CreateListResponse",
@@ -20,21 +20,12 @@ __all__ = [
 ]
 
 
-class Unsubscriber(RequestModel):
-    """A user to remove from a list, named by email or userId."""
-
-    email: Email | None = Field(None, description="The user's email address.")
-    user_id: UserId | None = Field(None, description="The user's userId.")
-
-    @model_validator(mode="after")
-    def _named(self) -> Unsubscriber:
-        if self.email is None and self.user_id is None:
-            raise ValueError("give an email or a user_id")
-        return self
+class Unsubscriber(IdentifiedRecord):
+    """A user to remove from a list, named by email, userId or both."""
 
 
 class Subscriber(Unsubscriber):
-    """A user to add to a list, named by email or userId, with profile fields to store.
+    """A user to add to a list, named by email, userId or both, with profile fields to store.
 
     Iterable creates the user when it is unknown (unless the request sets
     ``update_existing_users_only``); a userId alone creates one in an email-based project only

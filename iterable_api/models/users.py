@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field
 
 from prefect_iterable.api.models._base import IterableModel, RequestModel
-from prefect_iterable.api.types import Email, PositiveId, UserId
+from prefect_iterable.api.models._bulk import IdentifiedRecord
+from prefect_iterable.api.types import PositiveId, UserId
 
 __all__ = [
     "MANAGED_FIELDS",
@@ -53,17 +54,9 @@ DataFields = Annotated[dict[str, Any], AfterValidator(_no_managed_fields)]
 PathUserId = Annotated[UserId, AfterValidator(_no_slash)]
 
 
-def _exactly_one(values: dict[str, Any], first: str, second: str) -> None:
-    given = [name for name in (first, second) if values.get(name) is not None]
-    if len(given) != 1:
-        raise ValueError(f"give exactly one of {first} or {second}, got {len(given)}")
+class BulkUpdateUser(IdentifiedRecord):
+    """One user of a bulk update: an identifier (or both) and the fields to add or overwrite."""
 
-
-class BulkUpdateUser(RequestModel):
-    """One user of a bulk update: an identifier and the fields to add or overwrite."""
-
-    email: Email | None = None
-    user_id: UserId | None = None
     data_fields: DataFields | None = None
     prefer_user_id: bool | None = Field(
         None, description="Create the user when its userId is unknown (email-based projects)."
@@ -72,17 +65,10 @@ class BulkUpdateUser(RequestModel):
         None, description="Merge top-level objects into the stored ones instead of replacing them."
     )
 
-    @model_validator(mode="after")
-    def _one_identifier(self) -> BulkUpdateUser:
-        _exactly_one({"email": self.email, "user_id": self.user_id}, "email", "user_id")
-        return self
 
-
-class UpdateSubscriptionsRequest(RequestModel):
+class UpdateSubscriptionsRequest(IdentifiedRecord):
     """One user's subscription state; each list given replaces the stored one."""
 
-    email: Email | None = None
-    user_id: UserId | None = None
     email_list_ids: list[PositiveId] | None = None
     unsubscribed_channel_ids: list[PositiveId] | None = None
     unsubscribed_message_type_ids: list[PositiveId] | None = None
@@ -90,11 +76,6 @@ class UpdateSubscriptionsRequest(RequestModel):
     campaign_id: PositiveId | None = None
     template_id: PositiveId | None = None
     validate_channel_alignment: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_identifier(self) -> UpdateSubscriptionsRequest:
-        _exactly_one({"email": self.email, "user_id": self.user_id}, "email", "user_id")
-        return self
 
 
 class ArrayMergeField(RequestModel):

@@ -23,6 +23,7 @@ from prefect_iterable.sandbox.handlers.events import events
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"
+ACTIONS = {"users": BULK_USERS, "events": BULK_EVENTS}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -191,6 +192,59 @@ def test_broken_csv_rows_are_rejected_with_their_line(sandbox, project, block_na
         3: "line 3: 3 fields where the header has 2",
         4: "line 4: a quoted field is never closed before the end of the file",
     }
+
+
+@pytest.mark.parametrize("kind", ["users", "events"])
+def test_malformed_records_among_valid_ones_go_to_the_dead_letter_file(
+    sandbox, project, block_name, tmp_path, kind
+):
+    """One batch of good and malformed records: Iterable takes the good ones and names the bad
+    ones (partial success); the flow routes each to the dead-letter file with its reason."""
+    users(project).forgotten_user_ids.add(identifier_hash("u-gone"))
+    records = [
+        {"email": "ok1@example.com", "plan": "gold"},  # 1
+        {"email": "user@", "plan": "gold"},  # 2: Iterable: invalidEmails
+        {"email": "no-at-sign", "plan": "gold"},  # 3: Iterable: invalidEmails
+        {"email": "both@example.com", "userId": "u-both"},  # 4: both identifiers: fine
+        {"userId": "bad\u00e9id"},  # 5: Iterable: invalidUserIds (not ASCII)
+        {"userId": "u-gone"},  # 6: Iterable: forgottenUserIds
+        {"plan": "nobody"},  # 7: refused before sending
+        {"email": "ok2@example.com", "plan": "free"},  # 8
+    ]
+    if kind == "events":
+        records = [{**r, "eventName": "signed-up"} for r in records]
+    source = write_ndjson(tmp_path / f"{kind}.ndjson", records)
+
+    result = bulk_import(
+        source=str(source),
+        kind=kind,
+        state_dir=str(tmp_path / "state"),
+        credentials_block=block_name,
+    )
+
+    assert (result.done, result.rejected, result.to_do, result.complete) == (3, 5, 0, True)
+    assert result.done + result.rejected + result.to_do == len(records)
+    reasons = {d["line"]: d["reason"] for d in dead_letters(result)}
+    assert reasons == {
+        2: "Iterable: invalidEmails",
+        3: "Iterable: invalidEmails",
+        5: "Iterable: invalidUserIds",
+        6: "Iterable: forgottenUserIds",
+        7: "line 7: no email or userId",
+    }
+    assert {d["line"]: d["record"] for d in dead_letters(result)}[2] == records[1]
+    [request] = logged(sandbox, ACTIONS[kind], project.id)
+    assert request.status == 200 and len(request.body[kind]) == 7  # one batch, all but line 7
+    store = users(project)
+    assert store.find(email="ok2@example.com") is not None
+    assert store.find(email="both@example.com") is store.by_user_id["u-both"]
+    assert store.find(email="user@") is None and "bad\u00e9id" not in store.by_user_id
+    if kind == "events":
+        assert sorted(e["email"] for e in events(project).values()) == [
+            "both@example.com",
+            "ok1@example.com",
+            "ok2@example.com",
+        ]
 
 
 def test_events_get_deterministic_ids_and_a_rerun_does_not_duplicate(

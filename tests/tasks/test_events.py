@@ -164,7 +164,6 @@ class TestTrackEventsBulk:
             [],
             [{"event_name": "", "email": "a@example.com"}],
             [{"event_name": "a"}],
-            [{"event_name": "a", "email": "a@example.com", "user_id": "u"}],
             [{"event_name": "a", "email": "a@example.com", "extra": 1}],
         ],
     )

@@ -233,7 +233,9 @@ class TestSubscribeToList:
 
     @pytest.mark.parametrize(
         "subscribers",
-        [[], [{"data_fields": {"a": 1}}], [{"email": "not-an-email"}], [{"emial": "a@b.co"}]],
+        # Nothing sendable: an empty list, no one named, an unknown key. (A malformed address
+        # is sent: Iterable reports it, see test_bulk_partial.py.)
+        [[], [{"data_fields": {"a": 1}}], [{"emial": "a@b.co"}]],
     )
     def test_rejects_bad_subscribers_before_sending(
         self, run_in_flow, credentials, sandbox, project, subscribers

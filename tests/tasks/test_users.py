@@ -254,9 +254,12 @@ class TestBulkUpdateUsers:
             run_in_flow(bulk_update_users, [], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
-    def test_refuses_a_record_with_both_identifiers(self):
-        with pytest.raises(ValueError, match="exactly one"):
-            BulkUpdateUser(email="a@example.com", user_id="u-1")
+    def test_a_record_may_carry_both_identifiers(self):
+        record = BulkUpdateUser(email="a@example.com", user_id="u-1")
+        assert record.model_dump(by_alias=True, exclude_none=True) == {
+            "email": "a@example.com",
+            "userId": "u-1",
+        }
 
     def test_refuses_a_body_over_4_mb_before_sending(
         self, run_in_flow, credentials, sandbox, project
