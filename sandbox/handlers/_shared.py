@@ -6,7 +6,9 @@ list's members, a proof renders a template, a track call creates a user) lives h
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +94,39 @@ class UserStore:
 
 def users(project: Project) -> UserStore:
     return project.area("users", UserStore)
+
+
+# One address and userId rule for every endpoint, single or bulk, as Iterable has one.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_USER_ID = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
+
+
+def valid_email(value: Any) -> bool:
+    """Iterable's address check: stricter than a shape check (no empty or doubled dots, label
+    and length limits), so some addresses a client accepts are still refused here."""
+    if not isinstance(value, str) or len(value) > 254:
+        return False
+    local, at, domain = value.rpartition("@")
+    if not at or len(local) > 64 or not _LOCAL.match(local):
+        return False
+    return _valid_domain(domain)
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk update names the same few domains again and again
+def _valid_domain(domain: str) -> bool:
+    labels = domain.split(".")
+    return (
+        len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+        and labels[-1].isalpha()
+        and len(labels[-1]) >= 2
+    )
+
+
+def valid_user_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value.encode()) <= 512 and bool(_USER_ID.match(value))
 
 
 def user_identity(

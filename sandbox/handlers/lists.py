@@ -8,7 +8,6 @@ user without one), so a profile change shows in every list at once.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,14 +26,14 @@ from prefect_iterable.sandbox.handlers._shared import (
     now_ms,
     require_list,
     users,
+    valid_email,
+    valid_user_id,
 )
 from prefect_iterable.sandbox.state import Project
 
 PREVIEW_DEFAULT_SIZE = 1000
 PREVIEW_MAX_SIZE = 5000
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_USER_ID = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 
 #: failedUpdates keys of a bulk answer, in Iterable's order.
 FAILURE_KEYS = (
@@ -45,14 +44,6 @@ FAILURE_KEYS = (
     "forgottenEmails",
     "forgottenUserIds",
 )
-
-
-def valid_email(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= 254 and bool(_EMAIL.match(value))
-
-
-def valid_user_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value.encode()) <= 512 and bool(_USER_ID.match(value))
 
 
 class Failures:

@@ -15,7 +15,6 @@ as Iterable does:
 
 from __future__ import annotations
 
-import functools
 import gc
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from prefect_iterable.sandbox.handlers._shared import (
     now_ms,
     require_user,
     users,
+    valid_email,
+    valid_user_id,
 )
 from prefect_iterable.sandbox.handlers.subscriptions import (
     apply_subscriptions,
@@ -57,10 +58,6 @@ MEDIUMS = ("Email", "Push", "InApp", "SMS")
 SENT_MESSAGES_DEFAULT = 10
 SENT_MESSAGES_MAX = 1000
 
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_USER_ID = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 _DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?$"
 )
@@ -76,32 +73,6 @@ _FAILED_KEYS = (
     "invalidDataEmails",
     "invalidDataUserIds",
 )
-
-
-def valid_email(value: Any) -> bool:
-    """Iterable's address check: stricter than a shape check (no empty or doubled dots, label
-    and length limits), so some addresses a client accepts are still refused here."""
-    if not isinstance(value, str) or len(value) > 254:
-        return False
-    local, at, domain = value.rpartition("@")
-    if not at or len(local) > 64 or not _LOCAL.match(local):
-        return False
-    return _valid_domain(domain)
-
-
-@functools.lru_cache(maxsize=4096)  # a bulk update names the same few domains again and again
-def _valid_domain(domain: str) -> bool:
-    labels = domain.split(".")
-    return (
-        len(labels) >= 2
-        and all(_LABEL.match(label) for label in labels)
-        and labels[-1].isalpha()
-        and len(labels[-1]) >= 2
-    )
-
-
-def valid_user_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value.encode()) <= 512 and bool(_USER_ID.match(value))
 
 
 def _given(value: Any) -> Any:

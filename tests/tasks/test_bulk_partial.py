@@ -186,14 +186,15 @@ def test_a_batch_with_nothing_sendable_is_refused_by_name(
     ],
 )
 def test_the_sandbox_answers_an_all_bad_batch_with_200(client, project, action, key, extra):
-    """Every record malformed: still a 200 that names each one, as Iterable answers."""
+    """Every record malformed: still a 200 that names each one, as Iterable answers. One
+    address rule for every endpoint: a doubled dot is as malformed for a list as for a profile."""
     lists(project)[5] = UserList(id=5, name="Members")
-    records = [{"email": "user@"}, {"email": "@example.com"}, {"userId": "bad id "}]
+    records = [{"email": "user@"}, {"email": "bad..dots@example.com"}, {"userId": "bad id "}]
     if action == "ITERABLE_TRACK_EVENTS_BULK":
         records = [{**r, "eventName": "x"} for r in records]
     result = client.call(action, **{key: records}, **extra)
     assert (result.success_count, result.fail_count) == (0, 3)
-    assert result.failed_updates.invalid_emails == ["user@", "@example.com"]
+    assert result.failed_updates.invalid_emails == ["user@", "bad..dots@example.com"]
     assert result.failed_updates.invalid_user_ids == ["bad id "]
     assert users(project).all() == []
 
