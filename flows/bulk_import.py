@@ -17,6 +17,11 @@ How a file becomes requests:
 * A few requests are in flight at once (a thread pool sharing one client); the client's limiter
   keeps them at the endpoint's documented rate (bulkUpdate 5/s, trackBulk 10/s), so Iterable never
   has to answer 429.
+* Iterable answers a batch 200 and names each record it refused (a malformed address, an unknown
+  or forgotten user, a disallowed event name): those go to the dead-letter file with Iterable's
+  reason (``Iterable: invalidEmails``), the others are done. Records are checked before sending
+  only for what Iterable could not read at all (no identifier, no event name, not JSON); an
+  identifier's format is Iterable's to judge.
 * A batch that Iterable refuses as a whole with a 400 is split in halves and sent again, until the
   record at fault is alone and can be rejected by itself.
 * Batches are committed in file order: the checkpoint (``<name>.checkpoint.json``, written
