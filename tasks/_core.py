@@ -31,7 +31,6 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import (
     BaseModel,
     ConfigDict,
-    TypeAdapter,
     ValidationError,
     create_model,
     model_validator,
@@ -44,11 +43,10 @@ from prefect_iterable.api.catalog import Action, Effect, ResponseKind, get_actio
 from prefect_iterable.api.errors import (
     InputValidationError,
     RateLimited,
-    ResponseValidationError,
     ServerError,
     TransportError,
 )
-from prefect_iterable.api.models import BulkResult
+from prefect_iterable.api.models import BulkResult, read_result
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._records import refused_records
 
@@ -218,7 +216,6 @@ def iterable_task(
             raise TypeError(f"{fn.__name__}: {action.id} streams its answer; take a destination")
         signature = inspect.signature(fn)
         result_type = typing.get_type_hints(fn, include_extras=True).get("return", Any)
-        result_adapter: TypeAdapter[Any] = TypeAdapter(result_type)
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -239,10 +236,10 @@ def iterable_task(
             if streams:
                 return _write_stream(client_for(credentials), action, values, destination)
             answer = client_for(credentials).call(action, values)
-            try:
-                result = result_adapter.validate_python(answer)
-            except ValidationError as exc:
-                raise ResponseValidationError(action.id, str(exc).splitlines()[0]) from None
+            # A 2xx answer never fails because of its shape: what does not fit is kept and named.
+            result, notes = read_result(result_type, answer)
+            for note in notes:
+                get_run_logger().warning("%s answer: %s", action.id, note)
             if isinstance(result, BulkResult):
                 return _with_refused_records(result, checked)
             return result

@@ -19,7 +19,13 @@ from prefect_iterable.api.models import (
     users,
     webhooks,
 )
-from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.models._base import (
+    ApiResponse,
+    IterableModel,
+    RequestModel,
+    read_result,
+    response_twin,
+)
 from prefect_iterable.api.models._bulk import (
     BulkResult,
     FailedUpdates,
@@ -52,6 +58,8 @@ __all__ = [
     "IterableModel",
     "Rejection",
     "RequestModel",
+    "read_result",
+    "response_twin",
 ]
 __all__ += campaigns.__all__
 __all__ += journeys.__all__

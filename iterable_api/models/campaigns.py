@@ -53,13 +53,15 @@ class Campaign(IterableModel):
     """
 
     id: int
-    name: str
-    campaign_state: CampaignState | str = Field(description="Draft, Ready, Scheduled, Running, …")
-    type: Literal["Blast", "Triggered"] | str
-    message_medium: str = Field(description="Email, Push, SMS, InApp, …")
+    name: str | None = None
+    campaign_state: CampaignState | str | None = Field(
+        None, description="Draft, Ready, Scheduled, Running, …"
+    )
+    type: Literal["Blast", "Triggered"] | str | None = None
+    message_medium: str | None = Field(None, description="Email, Push, SMS, InApp, …")
     template_id: int | None = None
-    created_at: int
-    updated_at: int
+    created_at: int | None = None
+    updated_at: int | None = None
     created_by_user_id: str | None = None
     updated_by_user_id: str | None = None
     start_at: int | None = None
@@ -94,18 +96,23 @@ class ArchiveCampaignsResponse(IterableModel):
     failed: list[int] = Field(default_factory=list)
 
 
-def _number(value: Any) -> float | None:
+#: A CSV cell: a number when it reads as one, else the text as received (a new column may hold
+#: text), ``None`` when empty.
+Cell = int | float | str | None
+
+
+def _number(value: Any) -> Cell:
     if value in (None, ""):
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None
+        return value if isinstance(value, str) else None
     return int(number) if number.is_integer() else number
 
 
 def _split_row(row: Any, keys: dict[str, str]) -> Any:
-    """A CSV row (all strings) as named fields plus every other column as a number."""
+    """A CSV row (all strings) as named fields plus every other column, kept, in ``metrics``."""
     if not isinstance(row, dict) or "metrics" in row:
         return row
     fields: dict[str, Any] = {}
@@ -119,6 +126,10 @@ def _split_row(row: Any, keys: dict[str, str]) -> Any:
     return fields
 
 
+def _counter(value: Cell, default: float) -> float:
+    return value if isinstance(value, (int, float)) else default
+
+
 class CampaignMetrics(IterableModel):
     """One campaign's row of the metrics CSV: its id and every counter column by name.
 
@@ -128,7 +139,7 @@ class CampaignMetrics(IterableModel):
     """
 
     campaign_id: int
-    metrics: dict[str, float | None] = Field(default_factory=dict)
+    metrics: dict[str, Cell] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,20 +147,23 @@ class CampaignMetrics(IterableModel):
         return _split_row(row, {"id": "campaign_id", "campaignId": "campaign_id"})
 
     def get(self, column: str, default: float = 0) -> float:
-        """A counter by its CSV column name; ``default`` when absent or empty."""
-        value = self.metrics.get(column)
-        return default if value is None else value
+        """A counter by its CSV column name; ``default`` when absent, empty or not a number."""
+        return _counter(self.metrics.get(column), default)
 
 
 class ExperimentMetrics(IterableModel):
-    """One variant's row of the experiment metrics CSV (email experiments only)."""
+    """One variant's row of the experiment metrics CSV (email experiments only).
+
+    The named columns become fields; every other column, whatever its name, is kept in
+    ``metrics`` (numbers as numbers, other text as received).
+    """
 
     experiment_id: int
     campaign_id: int
     template_id: int | None = None
     variant_name: str | None = None
     is_control: bool | None = None
-    metrics: dict[str, float | None] = Field(default_factory=dict)
+    metrics: dict[str, Cell] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -167,5 +181,5 @@ class ExperimentMetrics(IterableModel):
         return fields
 
     def get(self, column: str, default: float = 0) -> float:
-        value = self.metrics.get(column)
-        return default if value is None else value
+        """A counter by its CSV column name; ``default`` when absent, empty or not a number."""
+        return _counter(self.metrics.get(column), default)

@@ -66,10 +66,12 @@ class CatalogList(_Wrapped):
 class CatalogItem(_Wrapped):
     """A catalog item with its properties (``CatalogItemWithProperties``)."""
 
-    catalog_name: str
+    catalog_name: str | None = None
     item_id: str
-    last_modified: datetime | int | str = Field(description="When the item was last written.")
-    size: int = Field(description="Serialized size of the value, in bytes.")
+    last_modified: datetime | int | str | None = Field(
+        None, description="When the item was last written."
+    )
+    size: int | None = Field(None, description="Serialized size of the value, in bytes.")
     value: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

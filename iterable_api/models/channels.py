@@ -15,11 +15,11 @@ class Channel(IterableModel):
     """A channel: a medium (email, push, SMS) used for marketing or transactional messages."""
 
     id: int
-    name: str
-    channel_type: Literal["Marketing", "Transactional"] | str = Field(
-        description="Marketing or Transactional."
+    name: str | None = None
+    channel_type: Literal["Marketing", "Transactional"] | str | None = Field(
+        None, description="Marketing or Transactional."
     )
-    message_medium: str = Field(description="Email, Push, SMS, …")
+    message_medium: str | None = Field(None, description="Email, Push, SMS, …")
 
 
 class ChannelsResponse(IterableModel):
@@ -27,16 +27,16 @@ class ChannelsResponse(IterableModel):
 
 
 class FrequencyCap(IterableModel):
-    days: int
-    messages: int
+    days: int | None = None
+    messages: int | None = None
 
 
 class MessageType(IterableModel):
     """A message type within a channel; users subscribe to or unsubscribe from message types."""
 
     id: int
-    name: str
-    channel_id: int
+    name: str | None = None
+    channel_id: int | None = None
     created_at: int | None = None
     updated_at: int | None = None
     subscription_policy: str | None = Field(None, description="OptIn or OptOut.")

@@ -39,7 +39,9 @@ class ExportJobFiles(IterableModel):
     """A job's state and a page of its files (``ExportJobStatusAndFiles``)."""
 
     job_id: int
-    job_state: Literal["Enqueued", "Running", "Completed", "Failed", "Cancelled"] | str
+    job_state: Literal["Enqueued", "Running", "Completed", "Failed", "Cancelled"] | str | None = (
+        None
+    )
     export_truncated: bool = Field(
         False, description="The export hit Iterable's size cap and is incomplete."
     )
@@ -55,7 +57,7 @@ class ExportJob(IterableModel):
 
     id: int
     data_type_name: str | None = None
-    job_state: str
+    job_state: str | None = None
     bytes_exported: int | None = None
     scheduled_start_time: datetime | None = Field(
         None, description="The earliest time the job can start."

@@ -13,7 +13,7 @@ class JourneyDraft(IterableModel):
     """The unpublished draft of a published journey."""
 
     id: int
-    name: str
+    name: str | None = None
     creator_user_id: str | None = None
     created_at: int | None = None
     updated_at: int | None = None
@@ -23,7 +23,7 @@ class Journey(IterableModel):
     """A journey (``JourneyDetails``); timestamps are epoch milliseconds."""
 
     id: int
-    name: str
+    name: str | None = None
     description: str | None = None
     enabled: bool | None = Field(None, description="Whether the journey accepts new entrances.")
     is_archived: bool | None = None

@@ -48,9 +48,9 @@ class ListDetails(IterableModel):
     """A list of users: static (Standard), Dynamic, Suppression or Internal."""
 
     id: int
-    name: str
-    created_at: int = Field(description="Creation time, epoch milliseconds.")
-    list_type: Literal["Standard", "Dynamic", "Suppression", "Internal"] | str
+    name: str | None = None
+    created_at: int | None = Field(None, description="Creation time, epoch milliseconds.")
+    list_type: Literal["Standard", "Dynamic", "Suppression", "Internal"] | str | None = None
     description: str | None = None
     is_global_suppression_enabled: bool | None = Field(
         None, description="Only for Suppression lists: whether the list suppresses globally."

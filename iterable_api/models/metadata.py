@@ -53,8 +53,8 @@ class MetadataKey(IterableModel):
 
     table: str
     key: str
-    size: int = Field(description="The value's size in bytes.")
-    last_modified: int = Field(description="Last change, epoch milliseconds.")
+    size: int | None = Field(None, description="The value's size in bytes.")
+    last_modified: int | None = Field(None, description="Last change, epoch milliseconds.")
 
 
 class MetadataKeysPage(IterableModel):

@@ -13,7 +13,7 @@ class Snippet(IterableModel):
     """A snippet: named content (HTML and Handlebars) that templates include by name."""
 
     id: int = Field(description="The snippet's numeric id.")
-    name: str
+    name: str | None = None
     content: str = ""
     description: str | None = None
     variables: list[str] = Field(default_factory=list)

@@ -11,7 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.models._base import (
+    ApiResponse,
+    IterableModel,
+    RequestModel,
+    response_twin,
+)
 
 __all__ = [
     "BulkDeleteTemplatesResult",
@@ -178,6 +183,15 @@ class WebInAppDisplaySettings(RequestModel):
 
 # ---- responses -------------------------------------------------------------------------------
 
+# The request objects as answers carry them: unknown keys kept, no field required, no limits.
+_LinkParamRead = response_twin(LinkParam)
+_PlatformUrlsRead = response_twin(PlatformUrls)
+_PushButtonRead = response_twin(PushButton)
+_EmbeddedElementsRead = response_twin(EmbeddedTemplateElements)
+_InboxMetadataRead = response_twin(TemplateInboxMetadata)
+_DisplaySettingsRead = response_twin(InAppDisplaySettings)
+_WebDisplaySettingsRead = response_twin(WebInAppDisplaySettings)
+
 _Timestamp = int | str  # epoch ms in practice; the Swagger calls it a date-time string
 
 
@@ -232,7 +246,7 @@ class EmailTemplate(TemplateContent):
     reply_to_email: str | None = None
     cc_emails: list[str] | None = None
     bcc_emails: list[str] | None = None
-    link_params: list[LinkParam] | None = None
+    link_params: list[_LinkParamRead] | None = None
     data_feed_id: int | None = None
     data_feed_ids: list[int] | None = None
     cache_data_feed: bool | dict[str, Any] | None = None
@@ -249,9 +263,9 @@ class PushTemplate(TemplateContent):
     is_silent_push: bool | None = None
     interruption_level: InterruptionLevel | None = None
     relevance_score: float | None = None
-    buttons: list[PushButton] | None = None
-    deeplink: PlatformUrls | None = None
-    rich_media: PlatformUrls | None = None
+    buttons: list[_PushButtonRead] | None = None
+    deeplink: _PlatformUrlsRead | None = None
+    rich_media: _PlatformUrlsRead | None = None
     payload: dict[str, Any] | None = None
     data_feed_ids: list[int] | None = None
     cache_data_feed: bool | None = None
@@ -261,7 +275,7 @@ class PushTemplate(TemplateContent):
 class SmsTemplate(TemplateContent):
     message: str | None = None
     image_url: str | None = None
-    link_params: list[LinkParam] | None = None
+    link_params: list[_LinkParamRead] | None = None
     tracking_domain: str | None = None
     google_analytics_campaign_name: str | None = None
 
@@ -269,17 +283,17 @@ class SmsTemplate(TemplateContent):
 class InAppTemplate(TemplateContent):
     html: str | None = None
     payload: dict[str, Any] | None = None
-    inbox_metadata: TemplateInboxMetadata | None = None
+    inbox_metadata: _InboxMetadataRead | None = None
     expiration_date_time: str | None = Field(None, description="YYYY-MM-DD HH:MM:SS, UTC.")
     expiration_duration: str | None = Field(None, description="Relative expiry, e.g. now+90d.")
-    in_app_display_settings: InAppDisplaySettings | None = None
-    web_in_app_display_settings: WebInAppDisplaySettings | None = None
+    in_app_display_settings: _DisplaySettingsRead | None = None
+    web_in_app_display_settings: _WebDisplaySettingsRead | None = None
 
 
 class EmbeddedTemplate(TemplateContent):
     title: str | None = None
     body: str | None = None
-    elements: EmbeddedTemplateElements | None = None
+    elements: _EmbeddedElementsRead | None = None
     payload: dict[str, Any] | None = None
     placement_id: int | dict[str, Any] | None = None
 

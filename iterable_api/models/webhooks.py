@@ -36,11 +36,11 @@ class Webhook(IterableModel):
     """A system webhook: where Iterable posts message events, and for which sends."""
 
     id: int
-    endpoint: str
-    enabled: bool
-    auth_type: str = Field(description="NoAuth, Basic or OAuth2.")
-    blast_send_enabled: bool = Field(description="Called for blast campaigns.")
-    triggered_send_enabled: bool = Field(description="Called for triggered campaigns.")
+    endpoint: str | None = None
+    enabled: bool | None = None
+    auth_type: str | None = Field(None, description="NoAuth, Basic or OAuth2.")
+    blast_send_enabled: bool | None = Field(None, description="Called for blast campaigns.")
+    triggered_send_enabled: bool | None = Field(None, description="Called for triggered campaigns.")
     channel_ids: list[Any] = Field(default_factory=list)
     message_type_ids: list[Any] = Field(default_factory=list)
 
