@@ -48,6 +48,7 @@ from prefect_iterable.api.errors import (
 )
 from prefect_iterable.api.models import BulkResult, read_result
 from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.tasks._exported import read_records
 from prefect_iterable.tasks._records import refused_records
 
 __all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
@@ -203,8 +204,9 @@ def iterable_task(
         need_one: with ``one_of``, exactly one must be given.
         task_options: further ``@task`` options; retries and caching follow the side-effect class.
 
-    A streaming action (exports) takes a ``destination`` path instead of returning its body, and
-    returns a ``StreamSummary`` (path, bytes, records, SHA-256).
+    A streaming action (exports) takes a ``destination``: given, the answer is streamed into that
+    file and the task returns a ``StreamSummary`` (path, bytes, records, SHA-256); omitted, the
+    task returns the records themselves, up to the limits of ``prefect_iterable.tasks._exported``.
     """
     action = get_action(action_id)
 
@@ -233,6 +235,8 @@ def iterable_task(
             values = _dump(checked, action)
             credentials.check_permission(action, values)
             get_run_logger().info("%s %s", action.id, action.endpoint)
+            if streams and destination is None:
+                return read_records(client_for(credentials), action, values)
             if streams:
                 return _write_stream(client_for(credentials), action, values, destination)
             answer = client_for(credentials).call(action, values)

@@ -1,8 +1,11 @@
 """Tasks for Iterable's exports: synchronous streamed exports and the asynchronous job API.
 
-``export_data_csv``, ``export_data_json`` and ``export_user_events`` stream their answer into a
-local file as it arrives (never whole in memory) and return a ``StreamSummary`` (path, bytes,
-records, SHA-256). Large or long windows belong to the job API: ``start_export``, then poll
+``export_data_csv``, ``export_data_json`` and ``export_user_events`` given a ``destination``
+stream their answer into that local file as it arrives (never whole in memory) and return a
+``StreamSummary`` (path, bytes, records, SHA-256). Without one they return the records
+themselves: CSV rows as dicts, JSON lines parsed, up to ``RECORDS_LIMIT`` (10,000) records and
+``BYTES_LIMIT`` (10 MiB) of answer; a larger export fails with ``ExportTooLarge``, naming
+``destination`` and ``start_export``. Large or long windows belong to the job API: ``start_export``, then poll
 ``list_export_files`` (or walk ``iter_export_files``) and fetch each file's URL with
 ``download_export_file`` within 30 minutes of listing it.
 """
@@ -38,14 +41,18 @@ from prefect_iterable.tasks._core import (
     iterable_task,
     resolve_credentials,
 )
+from prefect_iterable.tasks._exported import BYTES_LIMIT, RECORDS_LIMIT, ExportTooLarge
 from prefect_iterable.tasks._types import Email, ExportDateTime, PositiveId, UserId
 
 __all__ = [
+    "BYTES_LIMIT",
     "DATA_TYPE_NAMES",
     "DateRange",
     "ExportDataType",
     "ExportJobState",
+    "ExportTooLarge",
     "OutputFormat",
+    "RECORDS_LIMIT",
     "cancel_export",
     "download_export_file",
     "export_data_csv",
@@ -182,10 +189,10 @@ def export_data_csv(
     campaign_id: PositiveId | None = None,
     delimiter: _Delimiter | None = None,
     *,
-    destination: str,
+    destination: str | None = None,
     credentials: IterableCredentials | None = None,
-) -> StreamSummary:
-    """Export one data type for a window as CSV, streamed into a local file.
+) -> StreamSummary | list[dict[str, Any]]:
+    """Export one data type for a window as CSV: into a local file, or returned as rows.
 
     Use it for windows small enough to download in one request (a day, a week); for larger
     ones use ``start_export``. Give either ``date_range`` or both ``start_date_time`` and
@@ -204,12 +211,16 @@ def export_data_csv(
         omit_fields: leave these fields out.
         campaign_id: only records of this campaign.
         delimiter: one character separating columns (Iterable's default ``,``).
-        destination: the local file to write (parent directories are created).
+        destination: the local file to stream into (parent directories are created); omitted,
+            the records are returned instead (at most ``RECORDS_LIMIT`` records and
+            ``BYTES_LIMIT`` bytes, else ``ExportTooLarge``).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
     Returns:
-        Where the CSV was written, its size, its row count (header excluded) and SHA-256.
+        With ``destination``: where the CSV was written, its size, its row count (header
+        excluded) and SHA-256. Without: the rows, each a dict keyed by the header's column names
+        (quoted cells may hold newlines and the delimiter).
     """
 
 
@@ -223,10 +234,10 @@ def export_data_json(
     omit_fields: FieldList | None = None,
     campaign_id: PositiveId | None = None,
     *,
-    destination: str,
+    destination: str | None = None,
     credentials: IterableCredentials | None = None,
-) -> StreamSummary:
-    """Export one data type for a window as newline-delimited JSON, streamed into a local file.
+) -> StreamSummary | list[dict[str, Any]]:
+    """Export one data type for a window as newline-delimited JSON: into a file, or returned.
 
     Same rules as ``export_data_csv``: give either ``date_range`` or both ends of a window
     (neither: ``Today``), and prefer ``start_export`` for large windows. Each line of the file is one JSON record.
@@ -242,12 +253,15 @@ def export_data_json(
         only_fields: export only these fields.
         omit_fields: leave these fields out.
         campaign_id: only records of this campaign.
-        destination: the local file to write (parent directories are created).
+        destination: the local file to stream into (parent directories are created); omitted,
+            the records are returned instead (at most ``RECORDS_LIMIT`` records and
+            ``BYTES_LIMIT`` bytes, else ``ExportTooLarge``).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
     Returns:
-        Where the records were written, their size, their count (lines) and SHA-256.
+        With ``destination``: where the records were written, their size, their count (lines)
+        and SHA-256. Without: the records, each a parsed JSON object.
     """
 
 
@@ -262,10 +276,10 @@ def export_user_events(
     user_id: UserId | None = None,
     include_custom_events: bool | None = None,
     *,
-    destination: str,
+    destination: str | None = None,
     credentials: IterableCredentials | None = None,
-) -> StreamSummary:
-    """Export every event of one user as newline-delimited JSON, streamed into a local file.
+) -> StreamSummary | list[dict[str, Any]]:
+    """Export every event of one user as newline-delimited JSON: into a file, or returned.
 
     Use it to answer a data-access request or to inspect one user's history. Identify the user
     by ``email`` or ``user_id`` (exactly one); an unknown user fails with Iterable's
@@ -277,12 +291,15 @@ def export_user_events(
         email: the user's email address.
         user_id: the user's userId.
         include_custom_events: also export custom events (Iterable's default: no).
-        destination: the local file to write (parent directories are created).
+        destination: the local file to stream into (parent directories are created); omitted,
+            the records are returned instead (at most ``RECORDS_LIMIT`` records and
+            ``BYTES_LIMIT`` bytes, else ``ExportTooLarge``).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
     Returns:
-        Where the events were written, their size, their count (lines) and SHA-256.
+        With ``destination``: where the events were written, their size, their count (lines)
+        and SHA-256. Without: the events, each a parsed JSON object.
     """
 
 
