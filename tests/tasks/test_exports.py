@@ -24,6 +24,7 @@ from prefect_iterable.api.errors import (
     PermissionDenied,
     UnknownEmailError,
 )
+from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox.handlers._shared import User, users
 from prefect_iterable.sandbox.handlers.exports import (
     ExportSpec,
@@ -35,6 +36,7 @@ from prefect_iterable.sandbox.handlers.exports import (
     start_job,
 )
 from prefect_iterable.tasks.exports import (
+    ExportTooLarge,
     cancel_export,
     download_export_file,
     export_data_csv,
@@ -45,6 +47,7 @@ from prefect_iterable.tasks.exports import (
     list_export_jobs,
     start_export,
 )
+from tests._answers import AnswerServer
 
 _orgs = itertools.count(int(time.time()) % 10_000 * 100 + 500_000)
 
@@ -506,3 +509,59 @@ class TestCancelExport:
         with pytest.raises(InputValidationError):
             run_in_flow(cancel_export, -3, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
+
+
+class TestExportsWithoutDestination:
+    """Without a destination the three synchronous exports return their records."""
+
+    def test_csv_rows_are_the_files_rows(self, run_in_flow, credentials, tmp_path):
+        window = {"start_date_time": START, "end_date_time": END, "delimiter": ";"}
+        rows = run_in_flow(export_data_csv, "emailOpen", **window, credentials=credentials)
+        target = tmp_path / "opens.csv"
+        run_in_flow(
+            export_data_csv, "emailOpen", **window, destination=str(target), credentials=credentials
+        )
+        with target.open(newline="") as written:
+            assert rows == list(csv.DictReader(written, delimiter=";"))
+        assert len(rows) == 120 and "email" in rows[0]
+
+    def test_json_records_are_parsed(self, run_in_flow, credentials, project):
+        users(project).add(User(email="ada@example.com", user_id=None))
+        export_settings(project)["user_events"] = 8
+        events = run_in_flow(export_user_events, email="ada@example.com", credentials=credentials)
+        assert len(events) == 8 and {e["email"] for e in events} == {"ada@example.com"}
+
+    def test_more_than_the_limit_fails_by_name(
+        self, run_in_flow, credentials, monkeypatch, sandbox, project
+    ):
+        monkeypatch.setattr("prefect_iterable.tasks._records.RECORDS_LIMIT", 50)
+        with pytest.raises(ExportTooLarge, match="destination.*start_export"):
+            run_in_flow(
+                export_data_json,
+                "emailOpen",
+                start_date_time=START,
+                end_date_time=END,
+                credentials=credentials,
+            )
+        assert len(_requests(sandbox, project, "ITERABLE_EXPORT_DATA_JSON")) == 1
+
+    def test_quoted_cells_keep_newlines_and_delimiters(self, run_in_flow):
+        body = 'email|note\r\na@example.com|"two\r\nlines | and a pipe"\r\nb@example.com|\r\n'
+        with AnswerServer() as server:
+            server.answer(body, content_type="text/csv")
+            rows = run_in_flow(
+                export_data_csv,
+                "user",
+                date_range="Today",
+                delimiter="|",
+                credentials=IterableCredentials(
+                    api_key="itbl-test-" + "0" * 32,
+                    base_url=server.url,
+                    permissions=["read"],
+                    timeout=5.0,
+                ),
+            )
+        assert rows == [
+            {"email": "a@example.com", "note": "two\r\nlines | and a pipe"},
+            {"email": "b@example.com", "note": ""},
+        ]
