@@ -352,3 +352,19 @@ def test_experiment_metrics_keep_columns_the_model_does_not_know(
         "Emoji Rate": 0.5,
     }
     assert metrics[0].get("New Column") == 0  # not a counter
+
+
+def test_the_task_log_names_a_field_kept_as_received(
+    run_in_flow: Any,
+    answer_server: AnswerServer,
+    answering: IterableCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    task = tasks.ACTIONS["ITERABLE_GET_IN_APP_MESSAGES"]
+    body = {"inAppMessages": [{"messageId": "m1", "trigger": {"type": {"id": "event"}}}]}
+    answer_server.answer(json.dumps(body))
+    with caplog.at_level("WARNING"):
+        messages = run_in_flow(task, **valid_arguments(task), credentials=answering)
+    assert messages.in_app_messages[0].trigger.type == {"id": "event"}
+    warnings_logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("InAppTrigger.type" in message for message in warnings_logged), warnings_logged
