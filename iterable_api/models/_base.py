@@ -118,7 +118,8 @@ def _first(exc: ValidationError) -> str:
 class IterableModel(BaseModel):
     """A response schema: snake_case in Python, camelCase on the wire, tolerant of its input.
 
-    Unknown fields are kept (attributes, and ``model_extra``); a field whose value does not fit
+    Unknown fields are kept (``model_extra``, and attributes under their wire name or its
+    snake_case); a field whose value does not fit
     its annotation is kept as received, and a missing required field reads as ``None``, each
     with a note naming the field. Declare as required only the identifiers the library itself
     needs; everything else Iterable may leave out.
@@ -127,6 +128,16 @@ class IterableModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=False
     )
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            # An unknown field arrives camelCase; let Python code read it snake_case too.
+            extra = object.__getattribute__(self, "__pydantic_extra__")
+            if extra and to_camel(name) in extra:
+                return extra[to_camel(name)]
+            raise
 
     @model_validator(mode="wrap")
     @classmethod

@@ -368,3 +368,22 @@ def test_the_task_log_names_a_field_kept_as_received(
     assert messages.in_app_messages[0].trigger.type == {"id": "event"}
     warnings_logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("InAppTrigger.type" in message for message in warnings_logged), warnings_logged
+
+
+def test_list_campaigns_reads_older_campaigns_without_type_or_medium(
+    run_in_flow: Any, answer_server: AnswerServer, answering: IterableCredentials
+) -> None:
+    older = {
+        "id": 41,
+        "name": "Spring",
+        "campaignState": "Finished",
+        "createdAt": 1,
+        "updatedAt": 2,
+    }
+    newer = {**older, "id": 42, "type": "Blast", "messageMedium": "Email", "newField": [1]}
+    answer_server.answer(json.dumps({"campaigns": [older, newer], "totalCampaignsCount": 2}))
+    task = tasks.ACTIONS["ITERABLE_LIST_CAMPAIGNS"]
+    page = run_in_flow(task, **valid_arguments(task), credentials=answering)
+    assert [c.id for c in page.campaigns] == [41, 42]
+    assert (page.campaigns[0].type, page.campaigns[0].message_medium) == (None, None)
+    assert page.campaigns[1].new_field == [1]
