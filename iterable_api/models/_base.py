@@ -119,10 +119,10 @@ class IterableModel(BaseModel):
     """A response schema: snake_case in Python, camelCase on the wire, tolerant of its input.
 
     Unknown fields are kept (``model_extra``, and attributes under their wire name or its
-    snake_case); a field whose value does not fit
-    its annotation is kept as received, and a missing required field reads as ``None``, each
-    with a note naming the field. Declare as required only the identifiers the library itself
-    needs; everything else Iterable may leave out.
+    snake_case); a field whose value does not fit its annotation is kept as received, and a
+    missing required field reads as ``None``, each with a note naming the field. Declare as
+    required only the identifiers the library itself needs; everything else Iterable may leave
+    out.
     """
 
     model_config = ConfigDict(
@@ -176,6 +176,7 @@ class IterableModel(BaseModel):
                 extra[str(key)] = value
             elif name not in values:
                 values[name] = cls._field_value(name, value)
+        received = set(values)
         for name, field in cls.model_fields.items():
             if name in values:
                 continue
@@ -186,7 +187,7 @@ class IterableModel(BaseModel):
                 values[name] = field.default_factory()  # type: ignore[call-arg]
             elif field.default is not PydanticUndefined:
                 values[name] = field.default
-        model = cls.model_construct(_fields_set={n for n in values if n in data}, **values)
+        model = cls.model_construct(_fields_set=received, **values)
         object.__setattr__(model, "__pydantic_extra__", extra)
         return model
 
