@@ -23,7 +23,7 @@ from prefect_iterable.api.catalog import ACTIONS, Action, ResponseKind
 from prefect_iterable.api.models import BulkResult, Rejection
 from prefect_iterable.tasks import ACTIONS as TASKS
 from prefect_iterable.tasks._core import _LOCAL_PARAMS
-from prefect_iterable.tasks._records import BYTES_LIMIT, RECORDS_LIMIT
+from prefect_iterable.tasks._exported import BYTES_LIMIT, RECORDS_LIMIT
 
 OUTPUT = Path(__file__).parents[1] / "docs" / "ACTIONS.md"
 

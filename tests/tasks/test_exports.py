@@ -534,7 +534,7 @@ class TestExportsWithoutDestination:
     def test_more_than_the_limit_fails_by_name(
         self, run_in_flow, credentials, monkeypatch, sandbox, project
     ):
-        monkeypatch.setattr("prefect_iterable.tasks._records.RECORDS_LIMIT", 50)
+        monkeypatch.setattr("prefect_iterable.tasks._exported.RECORDS_LIMIT", 50)
         with pytest.raises(ExportTooLarge, match="destination.*start_export"):
             run_in_flow(
                 export_data_json,
