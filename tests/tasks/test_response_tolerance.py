@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import os
+import re
 import secrets
 import string
 import types
@@ -234,9 +235,7 @@ def _canned(annotation: Any, name: str) -> Any:
     if origin is typing.Annotated:
         for meta in args[1:]:
             if isinstance(meta, StringConstraints) and meta.pattern:
-                with warnings.catch_warnings():  # .example(): one value, outside a test's draws
-                    warnings.simplefilter("ignore")
-                    return st.from_regex(meta.pattern, fullmatch=True).filter(str.strip).example()
+                return _matching(meta.pattern)
         return _canned(args[0], name)
     if origin in (typing.Union, types.UnionType):
         return _canned(next(a for a in args if a is not type(None)), name)
@@ -261,6 +260,17 @@ def _canned(annotation: Any, name: str) -> Any:
     if annotation is dt.date:
         return dt.date(2026, 1, 5)
     return "a@example.com" if "email" in name.lower() else "x1"
+
+
+def _matching(pattern: str) -> str:
+    """A plain value matching ``pattern``: a usual one when it fits, else printable ASCII."""
+    for usual in ("x1", "abc-1", "1234", "+14155550123", "a@example.com"):
+        if re.fullmatch(pattern, usual):
+            return usual
+    printable = st.characters(min_codepoint=33, max_codepoint=126)
+    with warnings.catch_warnings():  # .example(): one value, outside a test's draws
+        warnings.simplefilter("ignore")
+        return st.from_regex(pattern, fullmatch=True, alphabet=printable).example()
 
 
 def valid_arguments(task: Any) -> dict[str, Any]:
