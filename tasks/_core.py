@@ -117,12 +117,13 @@ def _input_model(
         fields[name] = (hints[name], default)
     validators: dict[str, Any] = {}
     if one_of:
+        if not need_one:
+            raise TypeError(f"{fn.__name__}: one_of without need_one checks nothing")
 
+        # At least one; several are sent as given: Iterable accepts both identifiers (hybrid
+        # projects need both) and documents which one wins, so refusing both is stricter than it.
         def check_one_of(model: BaseModel) -> BaseModel:
-            given = [n for n in one_of if getattr(model, n) is not None]
-            if len(given) > 1:
-                raise ValueError(f"give only one of {', '.join(one_of)}, not {', '.join(given)}")
-            if need_one and not given:
+            if all(getattr(model, n) is None for n in one_of):
                 raise ValueError(f"one of {', '.join(one_of)} is required")
             return model
 
@@ -142,11 +143,19 @@ def _dump(checked: BaseModel, action: Action) -> dict[str, Any]:
     arbitrary objects only fail here.
     """
     try:
+        # JSON mode replaces a lone surrogate in a dict key with U+FFFD: look before it does.
+        python = checked.model_dump(by_alias=True, exclude_none=True)
         values = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
     except (PydanticSerializationError, UnicodeError, ValueError, TypeError):
         values = None
     if values is not None:
-        problems = [p for name, v in values.items() if (p := json_problem(v, name))]
+        problems = [
+            p
+            for name, v in values.items()
+            if (
+                p := json_problem(python.get(name), name, other_types=True) or json_problem(v, name)
+            )
+        ]
         if problems:
             raise InputValidationError(action.id, problems)
         return values
@@ -188,6 +197,32 @@ def _with_refused_records(result: BulkResult, checked: BaseModel) -> BulkResult:
     return result.with_refused(refused)
 
 
+#: How much of each parameter value a task run name shows.
+_RUN_NAME_VALUE_CHARS = 64
+
+
+class _Shown(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _run_namer(template: str) -> Callable[..., str]:
+    """The task run name for a call: ``template`` over its parameters, each value cut short.
+
+    Prefect names the run before the task validates anything, so a value of megabytes would fail
+    there (``EventTooLarge``) instead of by name; a lone surrogate would not encode.
+    """
+
+    def name(parameters: dict[str, Any]) -> str:
+        shown = _Shown()
+        for key, value in parameters.items():
+            text = str(value)[:_RUN_NAME_VALUE_CHARS]
+            shown[key] = text.encode("utf-8", "backslashreplace").decode()
+        return template.format_map(shown)
+
+    return name
+
+
 def iterable_task(
     action_id: str,
     *,
@@ -201,8 +236,9 @@ def iterable_task(
     Args:
         action_id: the catalog id, ``ITERABLE_…``.
         run_name: a ``task_run_name`` template over non-secret parameters.
-        one_of: parameters of which at most one may be given (``("email", "user_id")``).
-        need_one: with ``one_of``, exactly one must be given.
+        one_of: parameters of which at least one must be given (``("email", "user_id")``);
+            several may be, and are all sent.
+        need_one: must be true with ``one_of`` (kept so that a stub states the rule it asks).
         task_options: further ``@task`` options; retries and caching follow the side-effect class.
 
     A streaming action (exports) takes a ``destination`` path instead of returning its body, and
@@ -250,7 +286,7 @@ def iterable_task(
         repeatable = action.effect is not Effect.SEND
         options: dict[str, Any] = {
             "name": action.name.replace("_", "-"),
-            "task_run_name": run_name or action.name.replace("_", "-"),
+            "task_run_name": _run_namer(run_name) if run_name else action.name.replace("_", "-"),
             "cache_policy": NO_CACHE,
             "retries": 2 if repeatable else 0,
             "retry_delay_seconds": [2, 10],

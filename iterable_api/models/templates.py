@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from prefect_iterable.api.models._base import ApiResponse, IterableModel, RequestModel
+from prefect_iterable.api.types import PositiveId
 
 __all__ = [
     "BulkDeleteTemplatesResult",
@@ -51,7 +52,7 @@ __all__ = [
 InterruptionLevel = Literal["passive", "active", "time-sensitive", "critical"]
 
 #: Data feed ids a template renders with.
-DataFeedIds = list[Annotated[int, Field(ge=1)]]
+DataFeedIds = list[PositiveId]
 
 _NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
