@@ -32,6 +32,7 @@ __all__ = [
     "build_request",
     "json_problem",
     "nesting_problem",
+    "path_problem",
     "parse_body",
     "to_wire",
     "validate_values",
@@ -323,7 +324,7 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
 MAX_PATH_VALUE = 2048
 
 
-def _path_problem(name: str, value: Any) -> tuple[str, str] | None:
+def path_problem(name: str, value: Any) -> tuple[str, str] | None:
     """Why ``value`` cannot fill a path segment, if it cannot.
 
     ``.`` and ``..`` are dot segments: every HTTP client and server removes them (RFC 3986 5.2.4),
@@ -345,7 +346,7 @@ def build_request(action: Action, values: dict[str, Any]) -> WireRequest:
     """The request for ``action`` with Python-named ``values`` (``None`` means "leave out")."""
     checked = validate_values(action, values)
     in_path = [p for p in action.params_in(Location.PATH) if p.name in checked]
-    unsafe = [p for param in in_path if (p := _path_problem(param.name, checked[param.name]))]
+    unsafe = [p for param in in_path if (p := path_problem(param.name, checked[param.name]))]
     if unsafe:
         raise InputValidationError(action.id, unsafe)
     path = action.path

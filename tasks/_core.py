@@ -24,11 +24,12 @@ import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     TypeAdapter,
@@ -39,8 +40,8 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError
 
 from prefect_iterable.api import Client
-from prefect_iterable.api._requests import json_problem
-from prefect_iterable.api.catalog import Action, Effect, ResponseKind, get_action
+from prefect_iterable.api._requests import json_problem, path_problem
+from prefect_iterable.api.catalog import Action, Effect, Location, ResponseKind, get_action
 from prefect_iterable.api.errors import (
     InputValidationError,
     RateLimited,
@@ -103,6 +104,16 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 _LOCAL_PARAMS = {"credentials", "destination"}
 
 
+def _path_segment(name: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        problem = None if value is None else path_problem(name, value)
+        if problem:
+            raise ValueError(problem[1])
+        return value
+
+    return check
+
+
 def _input_model(
     fn: Callable[..., Any], action: Action, one_of: tuple[str, ...], need_one: bool
 ) -> type[BaseModel]:
@@ -114,7 +125,11 @@ def _input_model(
         if not action.has_param(name):
             raise TypeError(f"{fn.__name__}: parameter {name!r} is not in {action.id}")
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[name] = (hints[name], default)
+        hint = hints[name]
+        if action.param(name).location is Location.PATH:
+            # The client's rule, checked with the others, so the error names the parameter.
+            hint = Annotated[hint, AfterValidator(_path_segment(name))]
+        fields[name] = (hint, default)
     validators: dict[str, Any] = {}
     if one_of:
         if not need_one:
