@@ -24,12 +24,15 @@ from pydantic import create_model as _create_model
 from prefect_iterable.api._catalog_types import Action, Location, ResponseKind
 from prefect_iterable.api.errors import InputValidationError, ResponseValidationError
 from prefect_iterable.api.models import BulkResult
+from prefect_iterable.api.types import MAX_NESTING
 
 __all__ = [
     "RawJson",
     "WireRequest",
     "build_request",
     "json_problem",
+    "nesting_problem",
+    "path_problem",
     "parse_body",
     "to_wire",
     "validate_values",
@@ -216,25 +219,68 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-def json_problem(value: Any, where: str) -> tuple[str, str] | None:
-    """What would make ``value`` unsendable as strict UTF-8 JSON, and where, if anything."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return where, "a string that is not valid Unicode (a lone surrogate)"
-    elif isinstance(value, float) and not math.isfinite(value):
-        return where, f"{value} is not a JSON number"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            problem = json_problem(key, where) or json_problem(item, f"{where}.{key}")
-            if problem:
-                return problem
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            problem = json_problem(item, f"{where}.{index}")
-            if problem:
-                return problem
+def _printable(key: str) -> str:
+    """A key as it can appear in an error message (a lone surrogate escaped, long keys cut)."""
+    return key[:40].encode("utf-8", "backslashreplace").decode()
+
+
+def nesting_problem(value: Any, where: str) -> tuple[str, str] | None:
+    """Whether ``value`` nests objects or arrays deeper than ``MAX_NESTING`` levels.
+
+    Iterative, so that a value nested thousands deep is named instead of raising RecursionError.
+    """
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            items: Iterable[Any] = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        if depth >= MAX_NESTING:
+            return where, f"nested deeper than {MAX_NESTING} levels"
+        stack.extend((sub, depth + 1) for sub in items)
+    return None
+
+
+def json_problem(value: Any, where: str, *, other_types: bool = False) -> tuple[str, str] | None:
+    """What would make ``value`` unsendable as strict UTF-8 JSON, and where, if anything:
+    a lone surrogate (in a value or a key), NaN or infinity, nesting deeper than
+    ``MAX_NESTING``, or a Python object JSON has no form for (unless ``other_types``: a value
+    that a serialiser will still turn into JSON, such as a ``datetime``)."""
+    deep = nesting_problem(value, where)
+    if deep:
+        return deep
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return at, "a string that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return at, f"{item} is not a JSON number"
+        elif item is None or isinstance(item, (bool, int)):
+            continue
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    return at, f"a key of type {type(key).__name__}: JSON keys are strings"
+                try:
+                    key.encode()
+                except UnicodeEncodeError:
+                    return (
+                        at,
+                        f"the key {_printable(key)!r} is not valid Unicode (a lone surrogate)",
+                    )
+                stack.append((sub, f"{at}.{_printable(key)}"))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((sub, f"{at}.{index}") for index, sub in enumerate(item))
+        elif not other_types:
+            return at, f"a {type(item).__name__} is not a JSON value"
     return None
 
 
@@ -244,6 +290,9 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
     Raises ``InputValidationError`` naming each bad parameter; nothing is sent. A ``RawJson``
     value is checked only as its docstring says, and comes back as it is.
     """
+    deep = [p for name, v in values.items() if (p := nesting_problem(v, name))]
+    if deep:  # before to_wire, which recurses
+        raise InputValidationError(action.id, deep)
     wire_values = {k: to_wire(v) for k, v in values.items() if v is not None}
     if not wire_values and not any(p.required for p in action.params):
         return {}  # nothing to check: most list and get calls of actions without arguments
@@ -270,9 +319,36 @@ def validate_values(action: Action, values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+#: The longest value a path parameter may carry, encoded: servers refuse longer URLs (Iterable's
+#: answer 414), and httpx fails on them with an error that names no parameter.
+MAX_PATH_VALUE = 2048
+
+
+def path_problem(name: str, value: Any) -> tuple[str, str] | None:
+    """Why ``value`` cannot fill a path segment, if it cannot.
+
+    ``.`` and ``..`` are dot segments: every HTTP client and server removes them (RFC 3986 5.2.4),
+    also when percent-encoded, so ``/api/users/..`` would reach ``/api/users``. No Iterable
+    resource can be addressed by such a name, so they are refused; every other character is
+    percent-encoded (``/`` as ``%2F``, ``%`` as ``%25``).
+    """
+    text = str(value)
+    if text in (".", ".."):
+        return name, f"{text!r} cannot be a path segment (it would address another endpoint)"
+    if text == "":
+        return name, "an empty value cannot be a path segment"
+    if len(quote(text, safe="")) > MAX_PATH_VALUE:
+        return name, f"longer than {MAX_PATH_VALUE} characters once URL-encoded"
+    return None
+
+
 def build_request(action: Action, values: dict[str, Any]) -> WireRequest:
     """The request for ``action`` with Python-named ``values`` (``None`` means "leave out")."""
     checked = validate_values(action, values)
+    in_path = [p for p in action.params_in(Location.PATH) if p.name in checked]
+    unsafe = [p for param in in_path if (p := path_problem(param.name, checked[param.name]))]
+    if unsafe:
+        raise InputValidationError(action.id, unsafe)
     path = action.path
     query: list[tuple[str, str]] = []
     body: dict[str, Any] | None = None

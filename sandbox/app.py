@@ -140,16 +140,19 @@ class Sandbox:
 
     async def _api(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         method, path = scope["method"], scope["path"]
+        # Routed on the encoded path: a %2F inside a userId is part of the segment, not a "/".
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
         raw = await _read_body(receive)
-        action, path_params = self._route(method, path)
+        action, path_params = self._route(method, raw_path)
         api_key = headers.get("api-key") or headers.get("api_key")
         project = self.state.project_for_key(api_key)
         entry = self.state.record(
             action=action.id if action else None,
             method=method,
             path=path,
+            raw_path=raw_path,
             query=query,
             body=_json_or_text(raw),
             project_id=project.id if project else None,

@@ -87,6 +87,7 @@ class LogEntry:
     status: int = 0
     fault: str | None = None
     processed: bool = False  # the handler ran (state may have changed)
+    raw_path: str = ""  # the path as it came on the wire, still percent-encoded
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -24,11 +24,12 @@ import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     ValidationError,
@@ -38,8 +39,8 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError
 
 from prefect_iterable.api import Client
-from prefect_iterable.api._requests import json_problem
-from prefect_iterable.api.catalog import Action, Effect, ResponseKind, get_action
+from prefect_iterable.api._requests import json_problem, path_problem
+from prefect_iterable.api.catalog import Action, Effect, Location, ResponseKind, get_action
 from prefect_iterable.api.errors import (
     InputValidationError,
     RateLimited,
@@ -102,6 +103,16 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 _LOCAL_PARAMS = {"credentials", "destination"}
 
 
+def _path_segment(name: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        problem = None if value is None else path_problem(name, value)
+        if problem:
+            raise ValueError(problem[1])
+        return value
+
+    return check
+
+
 def _input_model(
     fn: Callable[..., Any], action: Action, one_of: tuple[str, ...], need_one: bool
 ) -> type[BaseModel]:
@@ -113,15 +124,20 @@ def _input_model(
         if not action.has_param(name):
             raise TypeError(f"{fn.__name__}: parameter {name!r} is not in {action.id}")
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[name] = (hints[name], default)
+        hint = hints[name]
+        if action.param(name).location is Location.PATH:
+            # The client's rule, checked with the others, so the error names the parameter.
+            hint = Annotated[hint, AfterValidator(_path_segment(name))]
+        fields[name] = (hint, default)
     validators: dict[str, Any] = {}
     if one_of:
+        if not need_one:
+            raise TypeError(f"{fn.__name__}: one_of without need_one checks nothing")
 
+        # At least one; several are sent as given: Iterable accepts both identifiers (hybrid
+        # projects need both) and documents which one wins, so refusing both is stricter than it.
         def check_one_of(model: BaseModel) -> BaseModel:
-            given = [n for n in one_of if getattr(model, n) is not None]
-            if len(given) > 1:
-                raise ValueError(f"give only one of {', '.join(one_of)}, not {', '.join(given)}")
-            if need_one and not given:
+            if all(getattr(model, n) is None for n in one_of):
                 raise ValueError(f"one of {', '.join(one_of)} is required")
             return model
 
@@ -141,11 +157,19 @@ def _dump(checked: BaseModel, action: Action) -> dict[str, Any]:
     arbitrary objects only fail here.
     """
     try:
+        # JSON mode replaces a lone surrogate in a dict key with U+FFFD: look before it does.
+        python = checked.model_dump(by_alias=True, exclude_none=True)
         values = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
     except (PydanticSerializationError, UnicodeError, ValueError, TypeError):
         values = None
     if values is not None:
-        problems = [p for name, v in values.items() if (p := json_problem(v, name))]
+        problems = [
+            p
+            for name, v in values.items()
+            if (
+                p := json_problem(python.get(name), name, other_types=True) or json_problem(v, name)
+            )
+        ]
         if problems:
             raise InputValidationError(action.id, problems)
         return values
@@ -187,6 +211,32 @@ def _with_refused_records(result: BulkResult, checked: BaseModel) -> BulkResult:
     return result.with_refused(refused)
 
 
+#: How much of each parameter value a task run name shows.
+_RUN_NAME_VALUE_CHARS = 64
+
+
+class _Shown(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _run_namer(template: str) -> Callable[..., str]:
+    """The task run name for a call: ``template`` over its parameters, each value cut short.
+
+    Prefect names the run before the task validates anything, so a value of megabytes would fail
+    there (``EventTooLarge``) instead of by name; a lone surrogate would not encode.
+    """
+
+    def name(parameters: dict[str, Any]) -> str:
+        shown = _Shown()
+        for key, value in parameters.items():
+            text = str(value)[:_RUN_NAME_VALUE_CHARS]
+            shown[key] = text.encode("utf-8", "backslashreplace").decode()
+        return template.format_map(shown)
+
+    return name
+
+
 def iterable_task(
     action_id: str,
     *,
@@ -200,8 +250,9 @@ def iterable_task(
     Args:
         action_id: the catalog id, ``ITERABLE_…``.
         run_name: a ``task_run_name`` template over non-secret parameters.
-        one_of: parameters of which at most one may be given (``("email", "user_id")``).
-        need_one: with ``one_of``, exactly one must be given.
+        one_of: parameters of which at least one must be given (``("email", "user_id")``);
+            several may be, and are all sent.
+        need_one: must be true with ``one_of`` (kept so that a stub states the rule it asks).
         task_options: further ``@task`` options; retries and caching follow the side-effect class.
 
     A streaming action (exports) takes a ``destination``: given, the answer is streamed into that
@@ -251,7 +302,7 @@ def iterable_task(
         repeatable = action.effect is not Effect.SEND
         options: dict[str, Any] = {
             "name": action.name.replace("_", "-"),
-            "task_run_name": run_name or action.name.replace("_", "-"),
+            "task_run_name": _run_namer(run_name) if run_name else action.name.replace("_", "-"),
             "cache_policy": NO_CACHE,
             "retries": 2 if repeatable else 0,
             "retry_delay_seconds": [2, 10],

@@ -62,7 +62,7 @@ CampaignPageSize = Annotated[int, Field(ge=1, le=1000)]
 PageNumber = Annotated[int, Field(ge=1)]
 LabelIds = Annotated[list[PositiveId], Field(max_length=50)]
 #: Experiment metrics take their ids as strings on the wire.
-IdAsString = Annotated[int, Field(ge=1), PlainSerializer(str, return_type=str)]
+IdAsString = Annotated[PositiveId, PlainSerializer(str, return_type=str)]
 
 
 @iterable_task("ITERABLE_LIST_CAMPAIGNS")

@@ -60,7 +60,7 @@ def get_embedded_messages(
     limit).
 
     Args:
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         platform: the app's platform: ``iOS``, ``Android`` or ``Web`` (case-sensitive).
         sdk_version: the Iterable SDK version the app runs, e.g. ``6.5.0``.
@@ -103,7 +103,7 @@ def track_embedded_click(
 
     Args:
         message_id: the embedded message that was clicked.
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         target_url: the URL the click opened.
         button_identifier: the id of the clicked button, as defined in the template.
@@ -144,7 +144,7 @@ def track_embedded_received(
 
     Args:
         message_id: the embedded message the device retrieved.
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         device_info: the device and app that retrieved it.
         created_at: when it was retrieved, Unix seconds; omitted means when Iterable
@@ -187,7 +187,7 @@ def track_embedded_session(
             may not precede the start.
         device_info: the device and app: package name, device id and platform (``iOS``,
             ``Android`` or ``Web``).
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         impressions: per message shown: its id, placement, display count and seconds visible.
         created_at: when the session was recorded, Unix seconds; omitted means when Iterable

@@ -54,8 +54,8 @@ def track_event(
 
     Args:
         event_name: the event's name, non-empty.
-        email: the user's email address; give this or ``user_id``, not both.
-        user_id: the user's userId; give this or ``email``, not both.
+        email: the user's email address; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
+        user_id: the user's userId; give this, ``email`` or both.
         event_id: the event's id, at most 512 bytes; an existing event with this id is updated.
         created_at: when it happened, as epoch seconds (or a ``datetime``); default: when
             Iterable receives it.

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     PlainSerializer,
     StringConstraints,
@@ -42,7 +43,13 @@ from prefect_iterable.tasks._core import (
     resolve_credentials,
 )
 from prefect_iterable.tasks._exported import BYTES_LIMIT, RECORDS_LIMIT, ExportTooLarge
-from prefect_iterable.tasks._types import Email, ExportDateTime, PositiveId, UserId
+from prefect_iterable.tasks._types import (
+    Email,
+    ExportDateTime,
+    PositiveId,
+    UserId,
+    case_insensitive,
+)
 
 __all__ = [
     "BYTES_LIMIT",
@@ -124,17 +131,36 @@ ExportDataType = Literal[
 DATA_TYPE_NAMES: tuple[str, ...] = ExportDataType.__args__  # type: ignore[attr-defined]
 
 #: Iterable's named windows, in UTC days.
-DateRange = Literal["Today", "Yesterday", "BeforeToday", "All"]
+DateRange = Annotated[
+    Literal["Today", "Yesterday", "BeforeToday", "All"],
+    case_insensitive("Today", "Yesterday", "BeforeToday", "All"),
+]
 OutputFormat = Literal["text/csv", "application/x-json-stream"]
-#: Filter values Iterable accepts for ``list_export_jobs``.
-ExportJobState = Literal[
-    "enqueued", "queued", "running", "completed", "failed", "cancelled", "cancelling"
+_JOB_STATES = ("enqueued", "queued", "running", "completed", "failed", "cancelled", "cancelling")
+#: Filter values for ``list_export_jobs``, in any case (Iterable answers ``Completed``), sent
+#: in the lower case Iterable documents for the filter.
+ExportJobState = Annotated[
+    Literal["enqueued", "queued", "running", "completed", "failed", "cancelled", "cancelling"],
+    case_insensitive(*_JOB_STATES),
 ]
 
 _FieldName = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^,\s]+$")]
-#: Field names, sent comma-separated as Iterable's ``onlyFields``/``omitFields`` expect.
+
+
+def _split_fields(value: Any) -> Any:
+    # Iterable's own spelling is one comma-separated string; a list is the Python one.
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return value
+
+
+#: Field names, as a list or as Iterable's comma-separated string; sent comma-separated as
+#: ``onlyFields``/``omitFields`` expect.
 FieldList = Annotated[
-    list[_FieldName], Field(min_length=1), PlainSerializer(",".join, return_type=str)
+    list[_FieldName],
+    BeforeValidator(_split_fields),
+    Field(min_length=1),
+    PlainSerializer(",".join, return_type=str),
 ]
 _Delimiter = Annotated[str, StringConstraints(min_length=1, max_length=1, pattern=r"^[^\r\n\"]$")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
 from prefect_iterable.api.models import ApiResponse
 from prefect_iterable.api.models.journeys import Journey, JourneysResponse
@@ -50,6 +50,12 @@ def list_journeys(
     """
 
 
+def _user_or_list(value: int | None, info: ValidationInfo) -> int | None:
+    if value is not None and (info.data.get("email") or info.data.get("user_id")):
+        raise ValueError("give only one target: list_id or a user (email, user_id)")
+    return value
+
+
 @iterable_task(
     "ITERABLE_TRIGGER_JOURNEY",
     run_name="trigger-journey-{workflow_id}",
@@ -60,14 +66,15 @@ def trigger_journey(
     workflow_id: PositiveId,
     email: Email | None = None,
     user_id: UserId | None = None,
-    list_id: PositiveId | None = None,
+    list_id: Annotated[PositiveId | None, AfterValidator(_user_or_list)] = None,
     data_fields: dict[str, Any] | None = None,
     *,
     credentials: IterableCredentials | None = None,
 ) -> ApiResponse:
     """Start a journey for one user (email or userId) or for every member of a list.
 
-    Give exactly one of ``email``, ``user_id`` and ``list_id``. A list trigger runs
+    Give the user (``email``, ``user_id`` or both, as the project identifies users) or
+    ``list_id``, not a user and a list (which would be two different calls). A list trigger runs
     asynchronously: until it has finished, triggering the same list into the same journey
     again fails with ``BadParams``. Members of the journey's start-tile suppression list are
     left out. Not retried: a repeat could enter users twice.

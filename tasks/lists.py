@@ -15,7 +15,7 @@ from prefect_iterable.api.models.lists import (
     Subscriber,
     Unsubscriber,
 )
-from prefect_iterable.api.types import PositiveId
+from prefect_iterable.api.types import OneLine, PositiveId
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
 from prefect_iterable.tasks._records import Records
@@ -31,7 +31,7 @@ __all__ = [
     "unsubscribe_from_list",
 ]
 
-ListName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ListName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), OneLine]
 
 
 @iterable_task("ITERABLE_CREATE_LIST", run_name="create-list-{name}")

@@ -94,7 +94,7 @@ def send_in_app(
 
     Args:
         campaign_id: the triggered in-app campaign to send (≥ 1).
-        recipient_email: the recipient's email; give this or ``recipient_user_id``, not both,
+        recipient_email: the recipient's email; give this, ``recipient_user_id`` or both,
             as the project identifies users.
         recipient_user_id: the recipient's userId; give this or ``recipient_email``.
         data_fields: merge fields for the template; they override profile fields of the same
@@ -143,7 +143,7 @@ def send_push(
 
     Args:
         campaign_id: the triggered push campaign to send (≥ 1).
-        recipient_email: the recipient's email; give this or ``recipient_user_id``, not both,
+        recipient_email: the recipient's email; give this, ``recipient_user_id`` or both,
             as the project identifies users.
         recipient_user_id: the recipient's userId; give this or ``recipient_email``.
         data_fields: merge fields for the template; they override profile fields of the same
@@ -192,7 +192,7 @@ def send_whats_app(
 
     Args:
         campaign_id: the triggered WhatsApp campaign to send (≥ 1).
-        recipient_email: the recipient's email; give this or ``recipient_user_id``, not both,
+        recipient_email: the recipient's email; give this, ``recipient_user_id`` or both,
             as the project identifies users.
         recipient_user_id: the recipient's userId; give this or ``recipient_email``.
         data_fields: fields the template or campaign content can reference; they override
@@ -219,7 +219,6 @@ def send_whats_app(
 @iterable_task(
     "ITERABLE_CANCEL_EMAIL",
     run_name="cancel-email-{campaign_id}-{scheduled_message_id}",
-    one_of=("email", "user_id"),
 )
 def cancel_email(
     campaign_id: PositiveId | None = None,
@@ -240,8 +239,8 @@ def cancel_email(
 
     Args:
         campaign_id: the campaign of the scheduled email; needs ``email`` or ``user_id``.
-        email: the user's email, with ``campaign_id``; not with ``user_id``.
-        user_id: the user's userId, with ``campaign_id``; not with ``email``.
+        email: the user's email, with ``campaign_id`` (with ``user_id`` too, both are sent).
+        user_id: the user's userId, with ``campaign_id`` (with ``email`` too, both are sent).
         scheduled_message_id: the scheduled message to cancel, given alone (≥ 1).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
@@ -257,7 +256,6 @@ def cancel_email(
 @iterable_task(
     "ITERABLE_CANCEL_IN_APP",
     run_name="cancel-in-app-{campaign_id}-{scheduled_message_id}",
-    one_of=("email", "user_id"),
 )
 def cancel_in_app(
     campaign_id: PositiveId | None = None,
@@ -277,8 +275,8 @@ def cancel_in_app(
 
     Args:
         campaign_id: the campaign of the scheduled message; needs ``email`` or ``user_id``.
-        email: the user's email, with ``campaign_id``; not with ``user_id``.
-        user_id: the user's userId, with ``campaign_id``; not with ``email``.
+        email: the user's email, with ``campaign_id`` (with ``user_id`` too, both are sent).
+        user_id: the user's userId, with ``campaign_id`` (with ``email`` too, both are sent).
         scheduled_message_id: the scheduled message to cancel, given alone (≥ 1).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
@@ -294,7 +292,6 @@ def cancel_in_app(
 @iterable_task(
     "ITERABLE_CANCEL_PUSH",
     run_name="cancel-push-{campaign_id}-{scheduled_message_id}",
-    one_of=("email", "user_id"),
 )
 def cancel_push(
     campaign_id: PositiveId | None = None,
@@ -314,8 +311,8 @@ def cancel_push(
 
     Args:
         campaign_id: the campaign of the scheduled push; needs ``email`` or ``user_id``.
-        email: the user's email, with ``campaign_id``; not with ``user_id``.
-        user_id: the user's userId, with ``campaign_id``; not with ``email``.
+        email: the user's email, with ``campaign_id`` (with ``user_id`` too, both are sent).
+        user_id: the user's userId, with ``campaign_id`` (with ``email`` too, both are sent).
         scheduled_message_id: the scheduled push to cancel, given alone (≥ 1).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
@@ -331,7 +328,6 @@ def cancel_push(
 @iterable_task(
     "ITERABLE_CANCEL_WEB_PUSH",
     run_name="cancel-web-push-{campaign_id}-{scheduled_message_id}",
-    one_of=("email", "user_id"),
 )
 def cancel_web_push(
     campaign_id: PositiveId | None = None,
@@ -351,8 +347,8 @@ def cancel_web_push(
 
     Args:
         campaign_id: the campaign of the scheduled web push; needs ``email`` or ``user_id``.
-        email: the user's email, with ``campaign_id``; not with ``user_id``.
-        user_id: the user's userId, with ``campaign_id``; not with ``email``.
+        email: the user's email, with ``campaign_id`` (with ``user_id`` too, both are sent).
+        user_id: the user's userId, with ``campaign_id`` (with ``email`` too, both are sent).
         scheduled_message_id: the scheduled web push to cancel, given alone (≥ 1).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
@@ -368,7 +364,6 @@ def cancel_web_push(
 @iterable_task(
     "ITERABLE_CANCEL_WHATS_APP",
     run_name="cancel-whats-app-{campaign_id}-{scheduled_message_id}",
-    one_of=("email", "user_id"),
 )
 def cancel_whats_app(
     campaign_id: PositiveId | None = None,
@@ -388,8 +383,8 @@ def cancel_whats_app(
 
     Args:
         campaign_id: the campaign of the scheduled message; needs ``email`` or ``user_id``.
-        email: the user's email, with ``campaign_id``; not with ``user_id``.
-        user_id: the user's userId, with ``campaign_id``; not with ``email``.
+        email: the user's email, with ``campaign_id`` (with ``user_id`` too, both are sent).
+        user_id: the user's userId, with ``campaign_id`` (with ``email`` too, both are sent).
         scheduled_message_id: the scheduled message to cancel, given alone (≥ 1).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
@@ -432,7 +427,7 @@ def get_in_app_messages(
 
     Args:
         count: how many messages to return at most, 1 to 100.
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         platform: the app's platform for app-specific messages: ``iOS``, ``Android``, ``Web``
             or ``OTT`` (case-sensitive).
@@ -471,7 +466,7 @@ def get_web_in_app_messages(
 
     Args:
         count: how many messages to return at most, 1 to 100.
-        email: the user's email; give this or ``user_id``, not both.
+        email: the user's email; give this, ``user_id`` or both (Iterable uses the one your project identifies by).
         user_id: the user's userId; give this or ``email``.
         sdk_version: the Iterable web SDK version, e.g. ``1.1.0``.
         package_name: the web app's package name for app-specific messages.

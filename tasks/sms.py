@@ -13,10 +13,9 @@ from prefect_iterable.tasks._types import PhoneNumber, PositiveId
 
 __all__ = ["verify_sms_code"]
 
-#: A verification code as the user typed it: letters and digits, spaces around it dropped.
-VerificationCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{4,10}$")
-]
+#: A verification code as the user typed it, spaces around it dropped. Its length depends on
+#: the verification profile, which Iterable checks; no length is documented.
+VerificationCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 @iterable_task("ITERABLE_VERIFY_SMS_CODE", run_name="verify-sms-code-{verification_profile_id}")

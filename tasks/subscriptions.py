@@ -6,17 +6,20 @@ These endpoints are enabled per project by Iterable (ask your CSM); projects wit
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from prefect_iterable.api.models import ApiResponse
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
-from prefect_iterable.tasks._types import PositiveId, UserId
+from prefect_iterable.tasks._types import PositiveId, UserId, case_insensitive
 
 __all__ = ["SubscriptionGroup", "subscribe_user_by_id", "unsubscribe_user_by_id"]
 
 #: What a subscription group id refers to: a list, a message type or a channel.
-SubscriptionGroup = Literal["emailList", "messageType", "messageChannel"]
+SubscriptionGroup = Annotated[
+    Literal["emailList", "messageType", "messageChannel"],
+    case_insensitive("emailList", "messageType", "messageChannel"),
+]
 
 
 @iterable_task(

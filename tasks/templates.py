@@ -43,8 +43,10 @@ from prefect_iterable.tasks._types import (
     Email,
     ExportDateTime,
     IterableDateTime,
+    MessageMedium,
     PositiveId,
     UserId,
+    case_insensitive,
 )
 
 __all__ = [
@@ -76,21 +78,26 @@ __all__ = [
 ]
 
 #: A locale tag: ``en``, ``en-US``, ``pt_BR``, ``zh-Hant-TW``.
-Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")]
+#: A locale such as ``en`` or ``fr-CA``; ``""`` is the project's default locale.
+Locale = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)?$")]
 #: The caller's own key for a template: non-empty, no surrounding whitespace.
 ClientTemplateId = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S(?:.*\S)?$")
 ]
 TemplateName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-TemplateType = Literal["Base", "Blast", "Triggered", "Workflow"]
+TemplateType = Annotated[
+    Literal["Base", "Blast", "Triggered", "Workflow"],
+    case_insensitive("Base", "Blast", "Triggered", "Workflow"),
+]
 #: The mediums the template list filters by (embedded templates cannot be filtered for).
-ListMedium = Literal["Email", "Push", "InApp", "SMS"]
+ListMedium = MessageMedium
 #: ``id``, ``-createdAt``, ``+name``: a field templates sort by, with an optional direction.
 TemplateSort = Annotated[str, StringConstraints(pattern=r"^[+-]?(id|name|createdAt|updatedAt)$")]
 PageSize = Annotated[int, Field(ge=1, le=1000)]
 #: In-app expiry relative to the send time, e.g. ``now+90d`` (units h, d, w).
 ExpirationDuration = Annotated[str, StringConstraints(pattern=r"^now\+[1-9]\d*[hdw]$")]
-RelevanceScore = Annotated[float, Field(ge=0, le=1)]
+#: Iterable clamps a relevance score into 0..1 itself; any finite number is sent as given.
+RelevanceScore = Annotated[float, Field(allow_inf_nan=False)]
 
 
 # ---- list, look up, delete ---------------------------------------------------------------------
@@ -845,7 +852,6 @@ def get_in_app_template(
 @iterable_task(
     "ITERABLE_UPDATE_IN_APP_TEMPLATE",
     run_name="update-in-app-template-{template_id}",
-    one_of=("expiration_date_time", "expiration_duration"),
 )
 def update_in_app_template(
     template_id: PositiveId,
@@ -903,7 +909,6 @@ def update_in_app_template(
 @iterable_task(
     "ITERABLE_UPSERT_IN_APP_TEMPLATE",
     run_name="upsert-in-app-template-{client_template_id}",
-    one_of=("expiration_date_time", "expiration_duration"),
 )
 def upsert_in_app_template(
     client_template_id: ClientTemplateId,

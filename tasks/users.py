@@ -1,7 +1,8 @@
 """Tasks for Iterable's user profiles: updates, lookups, merges, subscriptions and GDPR.
 
 Users are identified by ``email`` or ``user_id``, depending on how the project identifies them
-(email-based, userID-based or hybrid); tasks that take both accept only one.
+(email-based, userID-based or hybrid). A task that takes both needs one and sends both when
+both are given: Iterable accepts that (hybrid projects send both) and says which one wins.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from prefect_iterable.api.models.users import (
     UserFieldsResponse,
     UserResponse,
 )
-from prefect_iterable.api.types import Email, ExportDateTime, MessageMedium, PositiveId, UserId
+from prefect_iterable.api.types import (
+    Email,
+    ExportDateTime,
+    MessageMedium,
+    PositiveId,
+    UserId,
+    need_identifier,
+)
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
 from prefect_iterable.tasks._records import Records, sendable
@@ -64,9 +72,9 @@ def _fits_bulk_body(users: list[BulkUpdateUser]) -> list[BulkUpdateUser]:
 
 def _one_destination(value: str | None, info: ValidationInfo) -> str | None:
     # one_of covers the source pair; the destination pair is checked here, on its last field.
-    given = [v for v in (info.data.get("destination_email"), value) if v is not None]
-    if len(given) != 1:
-        raise ValueError("give exactly one of destination_email or destination_user_id")
+    need_identifier(
+        info.data.get("destination_email"), value, "destination_email or destination_user_id"
+    )
     return value
 
 
@@ -102,8 +110,10 @@ def update_user(
         email: the user's email (email-based and hybrid projects). Give email or user_id.
         user_id: the user's userId (userID-based and hybrid projects; in email-based projects
             with ``prefer_user_id``).
-        data_fields: profile fields to add or overwrite; Iterable-managed fields (emailListIds,
-            signupDate, profileUpdatedAt, itblInternal) are refused.
+        data_fields: profile fields to add or overwrite. Fields Iterable maintains itself
+            (emailListIds, signupDate, profileUpdatedAt, itblInternal) are sent as given, and
+            Iterable may ignore them (a log line says so). A string value is at most ~32k
+            characters.
         prefer_user_id: in email-based projects, create the user when ``user_id`` is unknown.
         create_new_fields: whether fields the project does not know yet are created (True) or
             dropped (False); defaults to the project setting.
@@ -178,14 +188,15 @@ def get_user_by_id_path(
 ) -> UserResponse:
     """Look a user up by userId, sent in the path.
 
-    A userId containing ``/`` cannot be sent this way; use ``get_user_by_id``. An unknown userId
+    The userId is percent-encoded into the path (``/`` travels as ``%2F``); ``.`` and ``..``
+    cannot name a path segment and are refused: use ``get_user_by_id``. An unknown userId
     answers with no user (``found`` is False).
 
     ITERABLE_GET_USER_BY_ID_PATH: GET /api/users/byUserId/{userId} (100 requests/s per
     project).
 
     Args:
-        user_id: the userId to look up; no ``/``.
+        user_id: the userId to look up.
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
@@ -208,7 +219,8 @@ def delete_user_by_id(
     project).
 
     Args:
-        user_id: the userId to delete; no ``/``.
+        user_id: the userId to delete; percent-encoded into the path (``.`` and ``..`` are
+            refused: they cannot name a path segment).
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.
 
@@ -239,7 +251,8 @@ def merge_users(
     ITERABLE_MERGE_USERS: POST /api/users/merge (50 requests/s per API key).
 
     Args:
-        source_email: the email of the user merged away. Give source_email or source_user_id.
+        source_email: the email of the user merged away. Give source_email or source_user_id
+            or both (both are sent); the same for the destination.
         source_user_id: the userId of the user merged away.
         destination_email: the email of the user that remains. Give destination_email or
             destination_user_id.
@@ -275,7 +288,8 @@ def update_user_email(
 
     Args:
         new_email: the address the user will have.
-        current_email: the user's current email. Give current_email or current_user_id.
+        current_email: the user's current email. Give current_email, current_user_id or both;
+            with both, Iterable goes by current_email.
         current_user_id: the user's userId.
         credentials: the Iterable credentials block; when omitted, ``ITERABLE_*`` environment
             variables.

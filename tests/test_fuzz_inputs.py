@@ -517,6 +517,24 @@ FOUND_IN_THE_CLIENT: list[Any] = [
         "total",
         id="infinite-number",  # WireRequest.content writes Infinity: not JSON
     ),
+    pytest.param(
+        "ITERABLE_SEND_EMAIL_PROOF",
+        {"data_fields": {"": object()}, "template_id": 0},
+        "data_fields",
+        id="object-in-an-object",  # TypeError from json.dumps in _requests._dumps
+    ),
+    pytest.param(
+        "ITERABLE_UPDATE_USER",
+        {"email": "a@example.com", "data_fields": {"\ud800": 1}},
+        "data_fields",
+        id="surrogate-in-a-key",  # sent as U+FFFD by pydantic's JSON dump
+    ),
+    pytest.param(
+        "ITERABLE_DELETE_USER_BY_ID",
+        {"user_id": ".."},
+        "user_id",
+        id="dot-segment",  # httpx removed it: DELETE /api/users
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from prefect_iterable.api.models._base import ApiResponse, RequestModel
-from prefect_iterable.api.types import Email, UserId
+from prefect_iterable.api.types import Email, UserId, need_identifier
 
 __all__ = ["CommerceItem", "CommerceUser", "TrackPurchaseResponse"]
 
@@ -43,7 +43,9 @@ class CommerceUser(RequestModel):
     """The user who bought or holds the cart: created when unknown, updated otherwise."""
 
     email: Email | None = Field(None, description="The user's email address.")
-    user_id: UserId | None = Field(None, description="The user's userId.")
+    user_id: UserId | None = Field(
+        None, description="The user's userId (with email too: both sent)."
+    )
     data_fields: dict[str, Any] | None = Field(
         None, description="Profile fields to set on the user at the same time."
     )
@@ -59,9 +61,8 @@ class CommerceUser(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _one_user(self) -> CommerceUser:
-        if (self.email is None) == (self.user_id is None):
-            raise ValueError("give exactly one of email and user_id")
+    def _identified(self) -> CommerceUser:
+        need_identifier(self.email, self.user_id)
         return self
 
 

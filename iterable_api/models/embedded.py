@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from prefect_iterable.api.models._base import IterableModel, RequestModel
+from prefect_iterable.api.types import EpochSeconds
 
 __all__ = [
     "EmbeddedDeviceInfo",
@@ -23,8 +24,6 @@ __all__ = [
 ]
 
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
-#: Unix time in seconds; the upper bound (year 9999) catches a millisecond value passed by mistake.
-EpochSeconds = Annotated[int, Field(ge=0, le=253_402_300_799)]
 
 
 # ---- requests ------------------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from prefect_iterable.api.models._base import ApiResponse, IterableModel
 from prefect_iterable.api.models._bulk import IdentifiedRecord
-from prefect_iterable.api.types import PositiveId, RecordId
+from prefect_iterable.api.types import EpochSeconds, PositiveId, RecordId
 
 __all__ = [
     "EpochSeconds",
@@ -18,30 +17,6 @@ __all__ = [
     "TrackedEvent",
     "UserEvent",
     "UserEventsResponse",
-]
-
-# Epoch seconds reach 10**11 only in the year 5138; a larger value is a millisecond time.
-_MAX_SECONDS = 10**11
-
-
-def _to_seconds(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)  # Iterable's naive times are UTC
-        return int(value.timestamp())
-    return value
-
-
-def _not_millis(value: int) -> int:
-    if value >= _MAX_SECONDS:
-        raise ValueError(f"{value} looks like epoch milliseconds; Iterable wants epoch seconds")
-    return value
-
-
-#: When something happened, in epoch **seconds** (a ``datetime`` is converted); Iterable uses
-#: the time it received the request when this is left out.
-EpochSeconds = Annotated[
-    int, BeforeValidator(_to_seconds), Field(ge=0), AfterValidator(_not_millis)
 ]
 
 #: An event name: non-empty.

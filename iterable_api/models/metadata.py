@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints
 
 from prefect_iterable.api.models._base import IterableModel
+from prefect_iterable.api.types import OneLine
 
 __all__ = [
     "METADATA_VALUE_MAX_BYTES",
@@ -33,8 +34,10 @@ def _check_value_size(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-#: A table or key name: non-empty, one path segment.
-MetadataName = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^/\s](?:[^/]*[^/\s])?$")]
+#: A table or key name: non-empty, one line, one path segment.
+MetadataName = Annotated[
+    str, StringConstraints(min_length=1, pattern=r"^[^/\s](?:[^/]*[^/\s])?$"), OneLine
+]
 
 #: A metadata document: a JSON object of at most 30 KB.
 MetadataValue = Annotated[dict[str, Any], AfterValidator(_check_value_size)]

@@ -17,6 +17,7 @@ from prefect_iterable.api.models._base import (
     RequestModel,
     response_twin,
 )
+from prefect_iterable.api.types import PositiveId
 
 __all__ = [
     "BulkDeleteTemplatesResult",
@@ -56,7 +57,7 @@ __all__ = [
 InterruptionLevel = Literal["passive", "active", "time-sensitive", "critical"]
 
 #: Data feed ids a template renders with.
-DataFeedIds = list[Annotated[int, Field(ge=1)]]
+DataFeedIds = list[PositiveId]
 
 _NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from prefect_iterable.api.models._base import IterableModel, RequestModel
 from prefect_iterable.api.models._bulk import IdentifiedRecord
-from prefect_iterable.api.types import PositiveId, UserId
+from prefect_iterable.api.types import MANAGED_FIELDS, DataFields, PositiveId, UserId
 
 __all__ = [
     "MANAGED_FIELDS",
@@ -27,31 +27,8 @@ __all__ = [
 ]
 
 
-#: Profile fields Iterable maintains itself; sending them in ``dataFields`` is refused.
-MANAGED_FIELDS = frozenset({"emailListIds", "signupDate", "profileUpdatedAt", "itblInternal"})
-
-
-def _no_managed_fields(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    managed = sorted(MANAGED_FIELDS.intersection(value or {}))
-    if managed:
-        raise ValueError(
-            f"{', '.join(managed)} are managed by Iterable and cannot be set in dataFields "
-            "(list membership and subscriptions have their own tasks)"
-        )
-    return value
-
-
-def _no_slash(value: str | None) -> str | None:
-    if value is not None and "/" in value:
-        raise ValueError(
-            "a userId containing '/' cannot travel in the path; use get_user_by_id (query)"
-        )
-    return value
-
-
-#: Profile data: any JSON object, without the fields Iterable manages itself.
-DataFields = Annotated[dict[str, Any], AfterValidator(_no_managed_fields)]
-PathUserId = Annotated[UserId, AfterValidator(_no_slash)]
+#: A userId in a path: percent-encoded there, so any character Iterable allows may be in it.
+PathUserId = UserId
 
 
 class BulkUpdateUser(IdentifiedRecord):

@@ -11,6 +11,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params
@@ -24,6 +25,31 @@ def now_ms() -> int:
 def identifier_hash(value: str) -> str:
     """How Iterable stores a forgotten identifier: SHA-256 of the lower-cased, trimmed value."""
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()
+
+
+# ---- dates ---------------------------------------------------------------------------------
+
+_SPACE_BEFORE_OFFSET = re.compile(r"(?<=\d) (?=[+-]\d{2}:?\d{2}$)")
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    """A date parameter as Iterable reads it, in any of the spellings it accepts, made aware.
+
+    ISO 8601 (``T`` or a space, ``Z`` or an offset) and Iterable's ``yyyy-MM-dd HH:mm:ss ZZ``
+    (``+0000``, ``+00:00`` after a space, or no offset, meaning UTC); a bare date is midnight.
+    """
+    text = _SPACE_BEFORE_OFFSET.sub("", str(value).strip())
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_params(
+            f"{name} must be a date and time such as 'yyyy-MM-dd HH:mm:ss +00:00', got {value!r}"
+        ) from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def parse_time_ms(value: Any, name: str) -> int:
+    return int(parse_time(value, name).timestamp() * 1000)
 
 
 # ---- users ---------------------------------------------------------------------------------
@@ -134,8 +160,9 @@ def user_identity(
 ) -> tuple[str | None, str | None]:
     """The (email, userId) a request names, checked against the project's identity mode.
 
-    Email-based projects identify by email, userID-based by userId, hybrid by either; sending
-    both is refused, as Iterable asks for one.
+    Email-based projects identify by email, userID-based by userId, hybrid by either. Both may
+    be sent: Iterable's documentation asks for one, but it accepts both (hybrid projects send
+    both), and goes by the one the project identifies users by.
     """
     email = call.arg(email_key)
     user_id = call.arg(user_id_key)
@@ -145,8 +172,6 @@ def user_identity(
 def check_identity(project: Project, email: Any, user_id: Any) -> tuple[str | None, str | None]:
     if email in ("", None) and user_id in ("", None):
         raise bad_params("Either email or userId must be provided")
-    if email not in ("", None) and user_id not in ("", None) and project.identity != "email":
-        raise bad_params("Provide either email or userId, not both")
     if project.identity == "userId" and user_id in ("", None):
         raise bad_params("This project identifies users by userId")
     if project.identity == "email" and email in ("", None):

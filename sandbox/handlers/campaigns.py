@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prefect_iterable.sandbox.handlers import _shared
 from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
@@ -322,18 +323,11 @@ def get_campaign(call: Call) -> dict[str, Any]:
 
 
 def _parse_create_time(value: Any) -> datetime:
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise bad_params(f"sendAt must be YYYY-MM-DD HH:MM:SS (UTC), got {value!r}") from None
+    return _shared.parse_time(value, "sendAt")
 
 
 def _parse_iso(value: Any, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise bad_params(f"{name} must be an ISO-8601 date-time, got {value!r}") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return _shared.parse_time(value, name)
 
 
 def _check_window(moment: datetime, window: timedelta) -> None:
@@ -615,13 +609,10 @@ def archive_campaigns(call: Call) -> dict[str, Any]:
 def _metrics_time(value: Any, name: str, *, end_of_day: bool = False) -> int | None:
     if value in (None, ""):
         return None
-    text = str(value)
-    try:
-        moment = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        if end_of_day:
-            moment += timedelta(days=1)
-    except ValueError:
-        moment = _parse_iso(text, name)
+    text = str(value).strip()
+    moment = _shared.parse_time(text, name)
+    if end_of_day and len(text) == len("YYYY-MM-DD"):  # a bare date includes its whole day
+        moment += timedelta(days=1)
     return _ms(moment)
 
 

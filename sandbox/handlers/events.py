@@ -116,8 +116,6 @@ def user_for_single(project: Project, user_body: Any, *, create: bool = True) ->
     email, user_id = body.get("email") or None, body.get("userId") or None
     if email is None and user_id is None:
         raise bad_params("Either email or userId must be provided")
-    if email is not None and user_id is not None and project.identity != "email":
-        raise bad_params("Provide either email or userId, not both")
     user, key, identifier = classify(
         project, email, user_id, create=create, prefer_user_id=bool(body.get("preferUserId"))
     )

@@ -58,9 +58,10 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from prefect_iterable.sandbox.handlers import _shared
 from prefect_iterable.sandbox.handlers._base import (
     Call,
     Reply,
@@ -398,21 +399,8 @@ _EXPORT_TIME = re.compile(
 
 
 def parse_export_time(value: Any, name: str) -> float:
-    """``yyyy-MM-dd HH:mm:ss [ZZ]`` (no zone means UTC) as epoch seconds."""
-    match = _EXPORT_TIME.match(str(value).strip())
-    if not match:
-        raise bad_params(f"{name} must look like 'yyyy-MM-dd HH:mm:ss +00:00', got {value!r}")
-    day, clock, zone = match.groups()
-    offset = timedelta(0)
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    try:
-        moment = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=timezone(offset))
-    except ValueError:
-        raise bad_params(f"{name} is not a valid date and time: {value!r}") from None
-    return moment.timestamp()
+    """``yyyy-MM-dd HH:mm:ss [ZZ]`` or ISO 8601 (no zone means UTC) as epoch seconds."""
+    return _shared.parse_time(value, name).timestamp()
 
 
 def _window(call: Call, *, allow_range: bool) -> tuple[float, float]:

@@ -10,11 +10,10 @@ takes. An entry stays ``scheduled`` until its ``sendAt`` passes, then counts as 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 from prefect_iterable.sandbox.handlers import _shared
-from prefect_iterable.sandbox.handlers._base import Call, bad_params, handles, success
+from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
 from prefect_iterable.sandbox.state import Project
 
 # Endpoint medium -> the campaign ``messageMedium`` it sends.
@@ -43,11 +42,7 @@ def campaigns(project: Project) -> dict[int, dict[str, Any]]:
 
 
 def _parse_send_at(value: Any) -> int:
-    try:
-        moment = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise bad_params(f"sendAt must be YYYY-MM-DD HH:MM:SS (UTC), got {value!r}") from None
-    send_at = int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    send_at = _shared.parse_time_ms(value, "sendAt")
     if send_at > _shared.now_ms() + 365 * _DAY_MS:
         raise bad_params("sendAt may be at most 365 days in the future")
     return send_at
@@ -252,9 +247,8 @@ def _expiry(template: dict[str, Any], sent_at: int) -> int:
     absolute = template.get("expirationDateTime")
     if absolute:
         try:
-            moment = datetime.strptime(str(absolute)[:19], "%Y-%m-%d %H:%M:%S")
-            return int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000)
-        except ValueError:
+            return _shared.parse_time_ms(absolute, "expirationDateTime")
+        except ApiFailure:
             pass
     relative = re.fullmatch(r"now\+(\d+)d", str(template.get("expirationDuration") or ""))
     if relative:

@@ -15,9 +15,9 @@ import copy
 import html as html_lib
 import json
 import re
-from datetime import datetime, timezone
 from typing import Any
 
+from prefect_iterable.sandbox.handlers import _shared
 from prefect_iterable.sandbox.handlers._base import (
     ApiFailure,
     Call,
@@ -238,23 +238,19 @@ def _check_fields(medium: str, body: dict[str, Any]) -> None:
         if level is not None and level not in _INTERRUPTION_LEVELS:
             raise bad_params(f"Invalid interruptionLevel {level!r}")
         score = body.get("relevanceScore")
-        if score is not None and not (isinstance(score, (int, float)) and 0 <= score <= 1):
-            raise bad_params("relevanceScore must be between 0 and 1")
+        if score is not None and not isinstance(score, (int, float)):
+            raise bad_params("relevanceScore must be a number")
+        if score is not None:  # Iterable clamps it into 0..1
+            body["relevanceScore"] = min(1, max(0, score))
     if medium == "Embedded":
         elements = body.get("elements") or {}
         if len(elements.get("buttons") or []) > 2:
             raise bad_params("An embedded template may have at most 2 buttons")
     if medium == "InApp":
-        if "expirationDateTime" in body and "expirationDuration" in body:
-            raise bad_params("Give expirationDateTime or expirationDuration, not both")
+        # Both may be given: the absolute expirationDateTime wins (see messaging._expiry).
         expiry = body.get("expirationDateTime")
         if expiry is not None:
-            try:
-                datetime.strptime(str(expiry), "%Y-%m-%d %H:%M:%S")
-            except ValueError:
-                raise bad_params(
-                    "expirationDateTime must be YYYY-MM-DD HH:MM:SS (UTC, no time zone)"
-                ) from None
+            _shared.parse_time(expiry, "expirationDateTime")
         duration = body.get("expirationDuration")
         if duration is not None and not re.match(r"^now\+\d+[smhdw]$", str(duration)):
             raise bad_params("expirationDuration must look like now+90d")
@@ -401,17 +397,7 @@ def _list_date(call: Call, wire: str) -> int | None:
     value = call.arg(wire)
     if value in (None, ""):
         return None
-    match = _LIST_DATE.match(str(value).strip())
-    if match is None:
-        raise bad_params(f"{wire} must be yyyy-MM-dd HH:mm:ss [ZZ], got {value!r}")
-    moment = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    zone = match.group(2)
-    if zone and zone != "Z":
-        offset = zone.replace(":", "")
-        moment = datetime.strptime(f"{match.group(1)} {offset}", "%Y-%m-%d %H:%M:%S %z")
-    else:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+    return _shared.parse_time_ms(value, wire)
 
 
 @handles("ITERABLE_LIST_TEMPLATES")

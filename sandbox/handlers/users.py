@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from prefect_iterable.sandbox.handlers import _shared
 from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params, handles, success
 from prefect_iterable.sandbox.handlers._shared import (
     User,
@@ -587,8 +588,8 @@ def delete_user_by_id(call: Call) -> dict[str, Any]:
 
 def _one_of(body: dict[str, Any], email_key: str, user_id_key: str) -> tuple[Any, Any]:
     email, user_id = _given(body.get(email_key)), _given(body.get(user_id_key))
-    if (email is None) == (user_id is None):
-        raise bad_params(f"Provide exactly one of {email_key} or {user_id_key}")
+    if email is None and user_id is None:
+        raise bad_params(f"Either {email_key} or {user_id_key} must be provided")
     if email is not None and not valid_email(email):
         raise ApiFailure(400, "InvalidEmailAddressError", f"Invalid email: {email}")
     if user_id is not None and not valid_user_id(user_id):
@@ -786,15 +787,7 @@ def _query_time(call: Call, name: str) -> int | None:
     raw = _given(call.arg(name))
     if raw is None:
         return None
-    for layout in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S"):
-        try:
-            parsed = datetime.strptime(str(raw), layout)
-        except ValueError:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return int(parsed.timestamp() * 1000)
-    raise bad_params(f"{name} must be 'yyyy-MM-dd HH:mm:ss ZZ', got {raw!r}")
+    return _shared.parse_time_ms(raw, name)
 
 
 def _profile_time(ms: int) -> str:
@@ -807,8 +800,6 @@ def get_user_sent_messages(call: Call) -> dict[str, Any]:
     email, user_id = _given(call.arg("email")), _given(call.arg("userId"))
     if email is None and user_id is None:
         raise bad_params("Either email or userId must be provided")
-    if email is not None and user_id is not None:
-        raise bad_params("Provide either email or userId, not both")
     limit = call.int_arg("limit", SENT_MESSAGES_DEFAULT)
     assert limit is not None
     if not 1 <= limit <= SENT_MESSAGES_MAX:
@@ -863,8 +854,8 @@ def _is_blast(entry: dict[str, Any]) -> bool:
 def _gdpr_identifier(call: Call, verb: str) -> tuple[str | None, str | None]:
     body = _body(call)
     email, user_id = _given(body.get("email")), _given(body.get("userId"))
-    if (email is None) == (user_id is None):
-        raise bad_params("Provide either email or userId, not both")
+    if email is None and user_id is None:  # both may be sent; the email goes first
+        raise bad_params("Either email or userId must be provided")
     mode = call.project.identity
     if mode == "email" and email is None:
         raise bad_params(f"Email-based projects {verb} users by email")

@@ -681,8 +681,9 @@ class TestGetCampaignMetrics:
         (request,) = sandbox.state.requests("ITERABLE_GET_CAMPAIGN_METRICS", project_id=project.id)
         assert request.query == {
             "campaignId": [str(sent), str(quiet)],
-            "startDateTime": [(today - timedelta(days=1)).strftime("%Y-%m-%d")],
-            "endDateTime": [(today + timedelta(days=1)).strftime("%Y-%m-%d")],
+            # A time of day is kept (ISO 8601), not cut to the date.
+            "startDateTime": [(today - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")],
+            "endDateTime": [(today + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")],
         }
 
     def test_a_window_before_the_send_counts_nothing(self, client, project, template, audience):

@@ -92,7 +92,6 @@ class TestTrackPurchase:
         [
             ({"email": "a@example.com"}, [], 1.0),  # no items
             ({"email": "a@example.com"}, [HAT], -1.0),  # negative total
-            ({"email": "a@example.com", "user_id": "u"}, [HAT], 1.0),  # both identifiers
             ({}, [HAT], 1.0),  # no identifier
             ({"email": "a@example.com"}, [{"id": "x", "name": "X", "price": 1}], 1.0),  # quantity
         ],
@@ -103,6 +102,14 @@ class TestTrackPurchase:
         with pytest.raises(InputValidationError):
             run_in_flow(track_purchase, user, items, total, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
+
+    def test_sends_both_identifiers_of_the_buyer(self, run_in_flow, credentials, sandbox, project):
+        # Hybrid and userId-based projects name the buyer by both; Iterable accepts that.
+        user = {"email": "both@example.com", "user_id": "u-both"}
+        run_in_flow(track_purchase, user, [HAT], 20.0, credentials=credentials)
+        [request] = sandbox.state.requests("ITERABLE_TRACK_PURCHASE", project_id=project.id)
+        assert request.body["user"] == {"email": "both@example.com", "userId": "u-both"}
+        assert request.status == 200
 
 
 class TestUpdateCart:

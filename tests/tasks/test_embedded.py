@@ -85,7 +85,6 @@ class TestGetEmbeddedMessages:
         "bad",
         [
             pytest.param({}, id="no-user"),
-            pytest.param({"email": "a@example.com", "user_id": "u1"}, id="both"),
             pytest.param({"email": "a@example.com", "placement_ids": [0]}, id="placement-0"),
             pytest.param({"email": "a@example.com", "platform": "OTT"}, id="platform"),
         ],

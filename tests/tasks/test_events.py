@@ -82,10 +82,30 @@ class TestTrackEvent:
         [request] = sandbox.state.requests("ITERABLE_TRACK_EVENT", project_id=project.id)
         assert request.body["createdAt"] == int(when.timestamp())
 
+    def test_sends_both_identifiers(self, run_in_flow, credentials, sandbox, project):
+        run_in_flow(track_event, "x", email="a@example.com", user_id="u-1", credentials=credentials)
+        [request] = sandbox.state.requests("ITERABLE_TRACK_EVENT", project_id=project.id)
+        assert (request.body["email"], request.body["userId"], request.status) == (
+            "a@example.com",
+            "u-1",
+            200,
+        )
+
+    @pytest.mark.parametrize(
+        "spelling", ["2023-11-14 22:13:20 +0000", "2023-11-14T22:13:20Z", "2023-11-14 22:13:20"]
+    )
+    def test_created_at_takes_a_date_string_and_sends_epoch_seconds(
+        self, run_in_flow, credentials, sandbox, project, spelling
+    ):
+        run_in_flow(
+            track_event, "x", email="a@example.com", created_at=spelling, credentials=credentials
+        )
+        [request] = sandbox.state.requests("ITERABLE_TRACK_EVENT", project_id=project.id)
+        assert request.body["createdAt"] == 1_700_000_000
+
     @pytest.mark.parametrize(
         "arguments",
         [
-            {"email": "a@example.com", "user_id": "u-1"},  # both
             {},  # neither
             {"email": "a@example.com", "created_at": 1_700_000_000_000},  # milliseconds
             {"email": "a@example.com", "event_id": "x" * 513},  # over 512 bytes

@@ -181,18 +181,23 @@ class TestUpsertTemplates:
             )
         assert_nothing_sent(sandbox, project)
 
-    def test_in_app_expiry_is_sent_as_utc_and_only_one_form_is_allowed(
+    def test_in_app_expiry_is_sent_as_utc_and_both_forms_are_sent(
         self, run_in_flow, credentials, sandbox, project
     ):
-        with pytest.raises(InputValidationError, match="only one of"):
-            run_in_flow(
-                t.upsert_in_app_template,
-                "i",
-                expiration_date_time=datetime(2030, 1, 2),
-                expiration_duration="now+30d",
-                credentials=credentials,
-            )
-        assert_nothing_sent(sandbox, project)
+        # Iterable documents no rule against giving both; both are sent as given.
+        run_in_flow(
+            t.upsert_in_app_template,
+            "j",
+            expiration_date_time="2030-01-02 00:00:00 +0000",
+            expiration_duration="now+30d",
+            credentials=credentials,
+        )
+        [entry] = sent(sandbox, project, "ITERABLE_UPSERT_IN_APP_TEMPLATE")
+        assert (entry.body["expirationDateTime"], entry.body["expirationDuration"]) == (
+            "2030-01-02 00:00:00",
+            "now+30d",
+        )
+        assert entry.status == 200
         cest = timezone(timedelta(hours=2))
         run_in_flow(
             t.upsert_in_app_template,
@@ -200,7 +205,7 @@ class TestUpsertTemplates:
             expiration_date_time=datetime(2030, 1, 2, 3, 4, 5, tzinfo=cest),
             credentials=credentials,
         )
-        [entry] = sent(sandbox, project, "ITERABLE_UPSERT_IN_APP_TEMPLATE")
+        entry = sent(sandbox, project, "ITERABLE_UPSERT_IN_APP_TEMPLATE")[-1]
         assert entry.body["expirationDateTime"] == "2030-01-02 01:04:05"
 
     def test_email_refuses_a_bad_sender_address(self, run_in_flow, credentials, sandbox, project):
@@ -496,15 +501,33 @@ class TestSendProofs:
     @proof_kinds
     @pytest.mark.parametrize(
         "recipient",
-        [{}, {"recipient_email": "ana@example.com", "recipient_user_id": "u1"}],
-        ids=["neither", "both"],
+        [{}],
+        ids=["neither"],
     )
-    def test_needs_exactly_one_recipient(
-        self, kind, recipient, run_in_flow, credentials, sandbox, project
-    ):
+    def test_needs_a_recipient(self, kind, recipient, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="recipient"):
             run_in_flow(proof_task(kind), 1, credentials=credentials, **recipient)
         assert_nothing_sent(sandbox, project)
+
+    @proof_kinds
+    def test_sends_both_recipient_identifiers(
+        self, kind, client, run_in_flow, credentials, sandbox, project
+    ):
+        users(project).add(User(email="ana@example.com", user_id="u1"))
+        template_id = seed(client, kind)
+        run_in_flow(
+            proof_task(kind),
+            template_id,
+            recipient_email="ana@example.com",
+            recipient_user_id="u1",
+            credentials=credentials,
+        )
+        [entry] = sent(sandbox, project, f"ITERABLE_SEND_{kind.action}_PROOF")
+        assert (entry.body["recipientEmail"], entry.body["recipientUserId"]) == (
+            "ana@example.com",
+            "u1",
+        )
+        assert entry.status == 200
 
     @proof_kinds
     def test_needs_the_send_permission(

@@ -113,21 +113,36 @@ class TestUpdateUser:
         client.call("ITERABLE_UPDATE_USER", email="b@example.com", data_fields={"p": {"b": 2}})
         assert users(project).find(email="b@example.com").data_fields == {"p": {"b": 2}}
 
-    def test_refuses_both_identifiers_before_sending(
-        self, run_in_flow, credentials, sandbox, project
-    ):
-        with pytest.raises(InputValidationError, match="email, user_id"):
-            run_in_flow(update_user, email="a@example.com", user_id="u-1", credentials=credentials)
-        assert sandbox.state.requests(project_id=project.id) == []
+    def test_sends_both_identifiers(self, run_in_flow, sandbox, make_project, credentials_for):
+        # Hybrid projects send both; Iterable accepts them (its docs only prefer one).
+        key, hybrid = make_project(identity="hybrid")
+        run_in_flow(
+            update_user, email="a@example.com", user_id="u-1", credentials=credentials_for(key)
+        )
+        [request] = _requests(sandbox, hybrid, "ITERABLE_UPDATE_USER")
+        assert (request.body["email"], request.body["userId"]) == ("a@example.com", "u-1")
+        assert users(hybrid).find(user_id="u-1").email == "a@example.com"
 
-    def test_refuses_managed_fields_before_sending(
+    def test_sends_fields_iterable_manages_itself(self, run_in_flow, credentials, sandbox, project):
+        # Iterable accepts the request and ignores what it maintains; nothing is refused.
+        run_in_flow(
+            update_user,
+            email="a@example.com",
+            data_fields={"signupDate": "2024-01-01 00:00:00", "plan": "pro"},
+            credentials=credentials,
+        )
+        [request] = _requests(sandbox, project, "ITERABLE_UPDATE_USER")
+        assert request.body["dataFields"] == {"signupDate": "2024-01-01 00:00:00", "plan": "pro"}
+        assert users(project).find(email="a@example.com").data_fields["plan"] == "pro"
+
+    def test_refuses_a_field_value_over_32k_characters_before_sending(
         self, run_in_flow, credentials, sandbox, project
     ):
-        with pytest.raises(InputValidationError, match="signupDate"):
+        with pytest.raises(InputValidationError, match="data_fields.*32768"):
             run_in_flow(
                 update_user,
                 email="a@example.com",
-                data_fields={"signupDate": "2024-01-01 00:00:00", "plan": "pro"},
+                data_fields={"bio": "x" * 40_000},
                 credentials=credentials,
             )
         assert sandbox.state.requests(project_id=project.id) == []
@@ -264,9 +279,9 @@ class TestBulkUpdateUsers:
     def test_refuses_a_body_over_4_mb_before_sending(
         self, run_in_flow, credentials, sandbox, project
     ):
-        big = "x" * (1024 * 1024)
+        big = "x" * 30_000  # under Iterable's ~32k per value; 150 of them pass 4 MB
         batch = [
-            BulkUpdateUser(email=f"u{i}@example.com", data_fields={"blob": big}) for i in range(5)
+            BulkUpdateUser(email=f"u{i}@example.com", data_fields={"blob": big}) for i in range(150)
         ]
         with pytest.raises(InputValidationError, match="4 MB"):
             run_in_flow(bulk_update_users, batch, credentials=credentials)
@@ -304,9 +319,19 @@ class TestGetUserByIdPath:
         [request] = _requests(sandbox, project, "ITERABLE_GET_USER_BY_ID_PATH")
         assert (request.method, request.path) == ("GET", "/api/users/byUserId/user 7")
 
-    def test_refuses_a_slash_before_sending(self, run_in_flow, credentials, sandbox, project):
-        with pytest.raises(InputValidationError, match="'/'"):
-            run_in_flow(get_user_by_id_path, "a/b", credentials=credentials)
+    def test_sends_a_slash_percent_encoded(self, run_in_flow, credentials, sandbox, project):
+        users(project).add(User(email="s@example.com", user_id="a/b"))
+        result = run_in_flow(get_user_by_id_path, "a/b", credentials=credentials)
+        assert result.user.email == "s@example.com"
+        [request] = _requests(sandbox, project, "ITERABLE_GET_USER_BY_ID_PATH")
+        assert request.raw_path == "/api/users/byUserId/a%2Fb"
+
+    @pytest.mark.parametrize("dots", [".", ".."])
+    def test_refuses_dot_segments_before_sending(
+        self, run_in_flow, credentials, sandbox, project, dots
+    ):
+        with pytest.raises(InputValidationError, match="user_id.*path segment"):
+            run_in_flow(get_user_by_id_path, dots, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -401,20 +426,30 @@ class TestMergeUsers:
             )
         assert caught.value.status == 409
 
-    def test_needs_exactly_one_destination_before_sending(
-        self, run_in_flow, credentials, sandbox, project
-    ):
+    def test_needs_a_destination_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="destination"):
             run_in_flow(merge_users, source_email="a@example.com", credentials=credentials)
-        with pytest.raises(InputValidationError, match="destination"):
-            run_in_flow(
-                merge_users,
-                source_email="a@example.com",
-                destination_email="b@example.com",
-                destination_user_id="u-2",
-                credentials=credentials,
-            )
         assert sandbox.state.requests(project_id=project.id) == []
+
+    def test_sends_both_identifiers_of_each_user(self, run_in_flow, credentials, sandbox, project):
+        users(project).add(User(email="a@example.com", user_id="u-1"))
+        users(project).add(User(email="b@example.com", user_id="u-2"))
+        run_in_flow(
+            merge_users,
+            source_email="a@example.com",
+            source_user_id="u-1",
+            destination_email="b@example.com",
+            destination_user_id="u-2",
+            credentials=credentials,
+        )
+        [request] = _requests(sandbox, project, "ITERABLE_MERGE_USERS")
+        assert request.body == {
+            "sourceEmail": "a@example.com",
+            "sourceUserId": "u-1",
+            "destinationEmail": "b@example.com",
+            "destinationUserId": "u-2",
+        }
+        assert users(project).find(email="a@example.com") is None
 
 
 class TestUpdateUserEmail:
@@ -725,12 +760,12 @@ class TestForgetUser:
         assert users(userid_project).forgotten_user_ids == {_sha256("u-8")}
         assert users(userid_project).by_user_id == {}
 
-    def test_refuses_both_identifiers_before_sending(
-        self, run_in_flow, credentials, sandbox, project
-    ):
-        with pytest.raises(InputValidationError):
-            run_in_flow(forget_user, email="a@example.com", user_id="u", credentials=credentials)
-        assert sandbox.state.requests(project_id=project.id) == []
+    def test_sends_both_identifiers(self, run_in_flow, credentials, sandbox, project):
+        users(project).add(User(email="a@example.com", user_id="u"))
+        run_in_flow(forget_user, email="a@example.com", user_id="u", credentials=credentials)
+        [request] = _requests(sandbox, project, "ITERABLE_FORGET_USER")
+        assert request.body == {"email": "a@example.com", "userId": "u"}
+        assert users(project).forgotten_emails == {_sha256("a@example.com")}
 
 
 class TestUnforgetUser:
