@@ -160,9 +160,14 @@ class _ClientBase:
     ) -> IterableError:
         """This library's error for a non-2xx answer."""
         # A proxy or gateway may echo the request's headers into its error page.
-        text = text.replace(self._api_key.get_secret_value(), "**********")
         headers = {k.lower(): v for k, v in response.headers.items()}
-        error = error_from_response(response.status_code, headers, text, action=wire.action.id)
+        error = error_from_response(
+            response.status_code,
+            headers,
+            text,
+            action=wire.action.id,
+            secret=self._api_key.get_secret_value(),
+        )
         if effect is Effect.SEND and response.status_code >= 500:
             # The server may have acted before it failed; only a 429 provably did nothing.
             outcome = OutcomeUnknown(
