@@ -865,6 +865,13 @@ def export_archive(
     store = ArchiveStore.open(storage_block, storage_path)
     run_folder = f"{prefix}/_runs/{window.tag}" if prefix else f"_runs/{window.tag}"
     manifest_name = f"{run_folder}/manifest.json"
+    # A killed run leaves its half-written files (data, manifest, active jobs) behind.
+    data_folders = [f"{prefix}/{d}/{window.start:%Y-%m-%d}".lstrip("/") for d in data_types]
+    swept = store.sweep_parts(
+        [*data_folders, run_folder, _active_name(prefix, "x").rsplit("/", 1)[0]]
+    )
+    if swept:
+        logger.warning("removed %d partial file(s) left by a killed run: %s", len(swept), swept)
     manifest = _Manifest(store, manifest_name, window, output_format)
 
     flow_run = FlowRunContext.get()
