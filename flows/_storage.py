@@ -9,7 +9,8 @@
 
 Files are written as streams (``writer``), never built whole in memory. On a local directory a
 file is written under a temporary name and renamed into place when complete (a crash leaves the
-old file or none, never half of one); on object stores an upload becomes visible only when it
+old file or none, never half of one; the temporary name carries the writer's host and process,
+so that ``sweep_parts`` can remove what a killed process left); on object stores an upload becomes visible only when it
 completes, so the stream goes to the final name. ``digest`` reads a file back as a stream and
 returns its size, SHA-256 and record count (``RecordCounter``).
 """
@@ -20,6 +21,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +33,21 @@ from typing import IO, Any, Literal
 __all__ = ["ArchiveStore", "FileDigest", "RecordCounter", "load_storage_block"]
 
 CHUNK_BYTES = 1 << 20
+#: A temporary file older than this whose writer cannot be checked (another host) is abandoned.
+STALE_PART_SECONDS = 3600.0
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# ``.<name>.<host>-<pid>-<random>.part``; older writers used ``.<name>.<random>.part``.
+_PART = re.compile(r"^\..+?\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-)?[0-9a-f]{8}\.part$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class RecordCounter:
@@ -205,7 +224,8 @@ class ArchiveStore:
         parent = target.rsplit("/", 1)[0]
         if self.local:
             Path(parent).mkdir(parents=True, exist_ok=True)
-            temp = f"{parent}/.{target.rsplit('/', 1)[1]}.{uuid.uuid4().hex[:8]}.part"
+            owner = f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            temp = f"{parent}/.{target.rsplit('/', 1)[1]}.{owner}.part"
             try:
                 with open(temp, "wb") as out:
                     yield out
@@ -232,6 +252,38 @@ class ArchiveStore:
         data = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
         with self.writer(name) as out:
             out.write(data)
+
+    def sweep_parts(self, folders: list[str]) -> list[str]:
+        """Remove the temporary files a killed writer left in ``folders``; return their names.
+
+        A ``.part`` file is left only by a process killed mid-write (SIGKILL, power loss): its
+        writer is gone if it ran on this host under a process id that no longer exists, or, for
+        another host (a shared folder), if the file has not changed for ``STALE_PART_SECONDS``.
+        Files of live writers (a concurrent run) are kept. Only local folders have them.
+        """
+        if not self.local:
+            return []
+        removed: list[str] = []
+        for folder in dict.fromkeys(folders):
+            base = Path(self.path(folder))
+            if not base.is_dir():
+                continue
+            for path in base.rglob(".*.part"):
+                match = _PART.match(path.name)
+                if match is None or not path.is_file():
+                    continue
+                if match["host"] == _HOST:
+                    stale = not _alive(int(match["pid"]))
+                else:
+                    try:
+                        stale = time.time() - path.stat().st_mtime > STALE_PART_SECONDS
+                    except OSError:
+                        continue
+                if stale:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path.relative_to(self.root).as_posix())
+        return removed
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError, OSError):

@@ -6,23 +6,31 @@ Prefect UI (the run's "Resume" form). Only an approval schedules (``send_at``) o
 
 Running it again with the same parameters is safe: it finds the campaign by name instead of
 creating a second one, sends no proof twice to the same reviewer for that campaign, and leaves
-alone a campaign that is already scheduled, running or finished.
+alone a campaign that is already scheduled, running or finished. So is running it twice at once
+(a double click, a retried automation): launches of the same campaign name in the same project
+hold one Prefect global concurrency limit (created on first use, one slot) from the lookup to
+the last proof and again while scheduling or sending, so the second run finds and adopts the
+first run's campaign and proofs and does not send the blast again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html as html_lib
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
-from prefect.exceptions import FlowPauseTimeout
+from prefect.exceptions import FlowPauseTimeout, ObjectAlreadyExists, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Running
@@ -63,6 +71,8 @@ APPROVAL_POLL_SECONDS = 5
 LAUNCHABLE = frozenset({"Draft", "Ready"})
 #: Characters of rendered HTML kept in the preview artifact.
 PREVIEW_HTML_LIMIT = 20_000
+#: How long a launch waits for another launch of the same campaign before it fails.
+LAUNCH_LOCK_TIMEOUT = 900.0
 
 Decision = Literal["approved", "rejected", "timed-out", "not-asked"]
 
@@ -170,6 +180,28 @@ def _find_campaign(credentials: IterableCredentials, name: str) -> Campaign | No
             ", ".join(str(c.id) for c in found),
         )
     return max(found, key=lambda c: c.id) if found else None
+
+
+@contextlib.contextmanager
+def _launch_lock(credentials: IterableCredentials, campaign_name: str) -> Iterator[None]:
+    """Hold the Prefect global concurrency limit (one slot) of this campaign in this project.
+
+    Its name derives from the project and the campaign name, so launches of other campaigns
+    never wait. A limit that does not exist does not block in Prefect, so it is created first
+    (``limit=1``); the server serialises every worker and process on it.
+    """
+    scope = credentials.project_id or credentials.cache_key()[0][:16]
+    name = f"iterable-campaign-launch-{_digest(f'{scope}/{campaign_name}')}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with contextlib.suppress(ObjectAlreadyExists):
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+    with concurrency(name, occupy=1, timeout_seconds=LAUNCH_LOCK_TIMEOUT, strict=True):
+        yield
 
 
 def _wire(value: Any) -> Any:
@@ -440,138 +472,148 @@ def campaign_launch(
             **fields,
         )
 
-    # ---- 2. an existing campaign with this name?
-    campaign = _find_campaign(credentials, campaign_name)
-    if campaign is not None:
-        state = str(campaign.campaign_state)
-        logger.info("found campaign %s named %r in state %s", campaign.id, campaign_name, state)
-        if sorted(campaign.list_ids) != sorted(list_ids):
-            logger.warning(
-                "campaign %s sends to lists %s, not the requested %s; keeping its lists",
-                campaign.id,
-                campaign.list_ids,
-                list_ids,
-            )
-        if state not in LAUNCHABLE:
-            message = (
-                f"campaign {campaign.id} is already {state}; nothing was changed, proofed, "
-                "scheduled or sent (use a new campaign_name to launch again)"
-            )
-            logger.warning(message)
-            return result(campaign, created=False, decision="not-asked", message=message)
-
-    # ---- 3. the template
-    if template is not None:
-        if dry_run:
-            source_template_id = _base_template_id(credentials, template.client_template_id)
-        else:
-            upsert_email_template(**template.model_dump(exclude_none=True), credentials=credentials)
-            source_template_id = _base_template_id(credentials, template.client_template_id)
-            if source_template_id is None:
-                raise RuntimeError(
-                    f"template {template.client_template_id!r} was upserted but "
-                    "ITERABLE_GET_TEMPLATE_BY_CLIENT_ID does not return it"
+    # ---- one launch at a time from lookup to proofs: a second run (double click, retried
+    # automation) waits, then finds and adopts the first run's campaign and its proofs.
+    held = contextlib.ExitStack()
+    if not dry_run:
+        held.enter_context(_launch_lock(credentials, campaign_name))
+    with held:
+        # ---- 2. an existing campaign with this name?
+        campaign = _find_campaign(credentials, campaign_name)
+        if campaign is not None:
+            state = str(campaign.campaign_state)
+            logger.info("found campaign %s named %r in state %s", campaign.id, campaign_name, state)
+            if sorted(campaign.list_ids) != sorted(list_ids):
+                logger.warning(
+                    "campaign %s sends to lists %s, not the requested %s; keeping its lists",
+                    campaign.id,
+                    campaign.list_ids,
+                    list_ids,
                 )
-            logger.info(
-                "template %s upserted (id %s)", template.client_template_id, source_template_id
+            if state not in LAUNCHABLE:
+                message = (
+                    f"campaign {campaign.id} is already {state}; nothing was changed, proofed, "
+                    "scheduled or sent (use a new campaign_name to launch again)"
+                )
+                logger.warning(message)
+                return result(campaign, created=False, decision="not-asked", message=message)
+
+        # ---- 3. the template
+        if template is not None:
+            if dry_run:
+                source_template_id = _base_template_id(credentials, template.client_template_id)
+            else:
+                upsert_email_template(
+                    **template.model_dump(exclude_none=True), credentials=credentials
+                )
+                source_template_id = _base_template_id(credentials, template.client_template_id)
+                if source_template_id is None:
+                    raise RuntimeError(
+                        f"template {template.client_template_id!r} was upserted but "
+                        "ITERABLE_GET_TEMPLATE_BY_CLIENT_ID does not return it"
+                    )
+                logger.info(
+                    "template %s upserted (id %s)", template.client_template_id, source_template_id
+                )
+
+        # ---- dry run: render and stop
+        if dry_run:
+            if template is None:
+                # The campaign's own copy if it exists (that is what would be sent), else the template.
+                preview_id = (campaign.template_id if campaign else None) or source_template_id
+                assert preview_id is not None
+                rendered = str(
+                    preview_email_template(
+                        template_id=preview_id,
+                        data_fields=preview_data or None,
+                        credentials=credentials,
+                    )
+                )
+                rendered_by = f"Rendered by Iterable from template {preview_id}."
+            else:
+                rendered = _render_locally(template.html, preview_data or {})
+                rendered_by = (
+                    "Rendered locally (dry run, template not upserted): {{field}} merge tags only; "
+                    "Iterable's Handlebars rendering may differ."
+                )
+            create_markdown_artifact(
+                markdown=_preview_markdown(
+                    campaign_name=campaign_name,
+                    campaign=campaign,
+                    template_id=source_template_id,
+                    spec=template,
+                    list_ids=list(list_ids),
+                    suppression_list_ids=suppression,
+                    send_at=send_at,
+                    proof_count=len(recipients),
+                    rendered=rendered,
+                    rendered_by=rendered_by,
+                    dry_run=True,
+                ),
+                key="campaign-launch-preview",
+                description=f"Dry run of campaign {campaign_name!r}",
+            )
+            message = (
+                f"dry run: would use campaign {campaign.id}"
+                if campaign
+                else "dry run: would create"
+            ) + f" and send {len(recipients)} proof(s); nothing was created, proofed or sent"
+            logger.info(message)
+            return result(
+                campaign,
+                template_id=source_template_id,
+                created=False,
+                decision="not-asked",
+                message=message,
             )
 
-    # ---- dry run: render and stop
-    if dry_run:
-        if template is None:
-            # The campaign's own copy if it exists (that is what would be sent), else the template.
-            preview_id = (campaign.template_id if campaign else None) or source_template_id
-            assert preview_id is not None
-            rendered = str(
-                preview_email_template(
-                    template_id=preview_id,
-                    data_fields=preview_data or None,
+        assert source_template_id is not None
+        # ---- 4. create the campaign, unscheduled
+        created = False
+        if campaign is None:
+            try:
+                answer = create_campaign(
+                    name=campaign_name,
+                    template_id=source_template_id,
+                    list_ids=list(list_ids),
+                    suppression_list_ids=suppression or None,
+                    schedule_send=False,
                     credentials=credentials,
                 )
+                campaign_id = answer.campaign_id
+            except OutcomeUnknown:
+                found = _find_campaign(credentials, campaign_name)
+                if found is None:
+                    raise
+                campaign_id = found.id
+                logger.warning(
+                    "campaign create had an unknown outcome; it was created as %s", campaign_id
+                )
+            created = True
+            campaign = get_campaign(campaign_id=campaign_id, credentials=credentials)
+            logger.info(
+                "campaign %s created unscheduled from template %s", campaign.id, source_template_id
             )
-            rendered_by = f"Rendered by Iterable from template {preview_id}."
-        else:
-            rendered = _render_locally(template.html, preview_data or {})
-            rendered_by = (
-                "Rendered locally (dry run, template not upserted): {{field}} merge tags only; "
-                "Iterable's Handlebars rendering may differ."
-            )
-        create_markdown_artifact(
-            markdown=_preview_markdown(
-                campaign_name=campaign_name,
-                campaign=campaign,
+            _emit(
+                "iterable.campaign.created",
+                campaign,
                 template_id=source_template_id,
-                spec=template,
                 list_ids=list(list_ids),
-                suppression_list_ids=suppression,
-                send_at=send_at,
-                proof_count=len(recipients),
-                rendered=rendered,
-                rendered_by=rendered_by,
-                dry_run=True,
-            ),
-            key="campaign-launch-preview",
-            description=f"Dry run of campaign {campaign_name!r}",
-        )
-        message = (
-            f"dry run: would use campaign {campaign.id}" if campaign else "dry run: would create"
-        ) + f" and send {len(recipients)} proof(s); nothing was created, proofed or sent"
-        logger.info(message)
-        return result(
-            campaign,
-            template_id=source_template_id,
-            created=False,
-            decision="not-asked",
-            message=message,
-        )
+                state=str(campaign.campaign_state),
+            )
+        proof_template = campaign.template_id or source_template_id
 
-    assert source_template_id is not None
-    # ---- 4. create the campaign, unscheduled
-    created = False
-    if campaign is None:
-        try:
-            answer = create_campaign(
-                name=campaign_name,
-                template_id=source_template_id,
-                list_ids=list(list_ids),
-                suppression_list_ids=suppression or None,
-                schedule_send=False,
-                credentials=credentials,
-            )
-            campaign_id = answer.campaign_id
-        except OutcomeUnknown:
-            found = _find_campaign(credentials, campaign_name)
-            if found is None:
-                raise
-            campaign_id = found.id
-            logger.warning(
-                "campaign create had an unknown outcome; it was created as %s", campaign_id
-            )
-        created = True
-        campaign = get_campaign(campaign_id=campaign_id, credentials=credentials)
+        # ---- 5. proofs, at most once per campaign and recipient
+        proofs_sent, proofs_skipped, proofs_unknown = _send_proofs(
+            credentials, campaign, proof_template, recipients, preview_data
+        )
         logger.info(
-            "campaign %s created unscheduled from template %s", campaign.id, source_template_id
+            "campaign %s: %d proof(s) sent, %d already sent earlier, %d of unknown outcome",
+            campaign.id,
+            proofs_sent,
+            proofs_skipped,
+            proofs_unknown,
         )
-        _emit(
-            "iterable.campaign.created",
-            campaign,
-            template_id=source_template_id,
-            list_ids=list(list_ids),
-            state=str(campaign.campaign_state),
-        )
-    proof_template = campaign.template_id or source_template_id
-
-    # ---- 5. proofs, at most once per campaign and recipient
-    proofs_sent, proofs_skipped, proofs_unknown = _send_proofs(
-        credentials, campaign, proof_template, recipients, preview_data
-    )
-    logger.info(
-        "campaign %s: %d proof(s) sent, %d already sent earlier, %d of unknown outcome",
-        campaign.id,
-        proofs_sent,
-        proofs_skipped,
-        proofs_unknown,
-    )
 
     # ---- 6. the preview artifact
     rendered = str(
@@ -646,44 +688,46 @@ def campaign_launch(
     _emit("iterable.campaign.approved", campaign, comment=comment, auto=auto_approve)
 
     # ---- 8. schedule or send
-    campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
-    state = str(campaign.campaign_state)
-    if state not in LAUNCHABLE:
-        message = (
-            f"campaign {campaign.id} became {state} while waiting; not scheduled or sent again"
-        )
-        logger.warning(message)
-        return decided(campaign, message)
-    if send_at is not None:
-        if send_at <= datetime.now(timezone.utc):
-            raise ValueError(
-                f"send_at: {send_at.isoformat()} passed while waiting for approval; campaign "
-                f"{campaign.id} is left unscheduled: re-run with a later send_at"
+    # One launch of this campaign at a time: a second run waiting here sees it sent or scheduled.
+    with _launch_lock(credentials, campaign_name):
+        campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
+        state = str(campaign.campaign_state)
+        if state not in LAUNCHABLE:
+            message = (
+                f"campaign {campaign.id} became {state} while waiting; not scheduled or sent again"
             )
-        try:
-            schedule_campaign(campaign_id=campaign.id, send_at=send_at, credentials=credentials)
-        except IterableError as exc:
-            # A lost answer (5xx, reset, late answer) makes the client schedule again, and
-            # Iterable refuses the repeat because the first one worked: look before failing.
-            after = get_campaign(campaign_id=campaign.id, credentials=credentials)
-            if str(after.campaign_state) != "Scheduled":
-                raise
-            logger.warning(
-                "campaign %s: scheduling answered %s, but the campaign is Scheduled",
-                campaign.id,
-                type(exc).__name__,
-            )
-        _emit("iterable.campaign.scheduled", campaign, send_at=send_at.isoformat())
-        message = f"campaign {campaign.id} approved and scheduled for {send_at.isoformat()}"
-    else:
-        try:
-            send_campaign(campaign_id=campaign.id, credentials=credentials)
-        except OutcomeUnknown:
-            after = get_campaign(campaign_id=campaign.id, credentials=credentials)
-            if str(after.campaign_state) in LAUNCHABLE:
-                raise
-        _emit("iterable.campaign.sent", campaign)
-        message = f"campaign {campaign.id} approved and sent"
-    logger.info(message)
+            logger.warning(message)
+            return decided(campaign, message)
+        if send_at is not None:
+            if send_at <= datetime.now(timezone.utc):
+                raise ValueError(
+                    f"send_at: {send_at.isoformat()} passed while waiting for approval; campaign "
+                    f"{campaign.id} is left unscheduled: re-run with a later send_at"
+                )
+            try:
+                schedule_campaign(campaign_id=campaign.id, send_at=send_at, credentials=credentials)
+            except IterableError as exc:
+                # A lost answer (5xx, reset, late answer) makes the client schedule again, and
+                # Iterable refuses the repeat because the first one worked: look before failing.
+                after = get_campaign(campaign_id=campaign.id, credentials=credentials)
+                if str(after.campaign_state) != "Scheduled":
+                    raise
+                logger.warning(
+                    "campaign %s: scheduling answered %s, but the campaign is Scheduled",
+                    campaign.id,
+                    type(exc).__name__,
+                )
+            _emit("iterable.campaign.scheduled", campaign, send_at=send_at.isoformat())
+            message = f"campaign {campaign.id} approved and scheduled for {send_at.isoformat()}"
+        else:
+            try:
+                send_campaign(campaign_id=campaign.id, credentials=credentials)
+            except OutcomeUnknown:
+                after = get_campaign(campaign_id=campaign.id, credentials=credentials)
+                if str(after.campaign_state) in LAUNCHABLE:
+                    raise
+            _emit("iterable.campaign.sent", campaign)
+            message = f"campaign {campaign.id} approved and sent"
+        logger.info(message)
     campaign = get_campaign(campaign_id=campaign.id, credentials=credentials)
     return decided(campaign, message)

@@ -43,7 +43,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import csv
 import hashlib
+import io
+import json
+import re
 import threading
 import time
 from collections import deque
@@ -178,6 +182,48 @@ def _default_window(now: datetime | None = None) -> Window:
 # ---- results -------------------------------------------------------------------------------
 
 
+# The field that dates a record: events carry createdAt, user profiles profileUpdatedAt.
+_TIME_FIELDS = ("createdAt", "profileUpdatedAt", "updatedAt")
+_ZONE_GAP = re.compile(r"\s+(?=[+-]\d\d:?\d\d$|Z$)")
+
+
+def _record_time(record: Any) -> datetime | None:
+    """When a record happened, read as Iterable writes it (epoch ms, its own format, ISO)."""
+    if not isinstance(record, dict):
+        return None
+    value = next((record[f] for f in _TIME_FIELDS if record.get(f) not in (None, "")), None)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, timezone.utc)
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(_ZONE_GAP.sub("", value.strip())))
+    except ValueError:
+        return None
+
+
+def _window_content(store: ArchiveStore, name: str, fmt: str, window: Window) -> tuple[int, int]:
+    """Of the records of ``name`` that carry a time: how many there are, and how many fall
+    outside ``window``. What proves (or disproves) that a file belongs to its window."""
+    dated = outside = 0
+    with store.fs.open(store.path(name), "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        records = (
+            csv.DictReader(text)
+            if fmt == "csv"
+            else (json.loads(line) for line in text if line.strip())
+        )
+        for record in records:
+            when = _record_time(record)
+            if when is None:
+                continue
+            dated += 1
+            outside += not (window.start <= when < window.end)
+    return dated, outside
+
+
 class DataTypeArchive(BaseModel):
     """What one data type's export left in the archive."""
 
@@ -238,6 +284,8 @@ class _Manifest:
             )
         self.units: dict[str, dict[str, Any]] = dict(previous.get("units") or {})
         self.files: dict[str, dict[str, Any]] = {f["file"]: f for f in previous.get("files") or []}
+        self.orphans: list[dict[str, Any]] = list(previous.get("orphan_jobs") or [])
+        self.verified: bool | None = None
         self.window = {"start": root.start.isoformat(), "end": root.end.isoformat()}
         self.output_format = output_format
         self._written = 0.0
@@ -258,6 +306,18 @@ class _Manifest:
             if time.monotonic() - self._written >= _MANIFEST_EVERY:
                 self.write()
 
+    def drop_files(self, names: list[str]) -> None:
+        with self.lock:
+            for name in names:
+                self.files.pop(name, None)
+            self.write()
+
+    def add_orphan(self, orphan: dict[str, Any]) -> None:
+        """An export job that may be ours but is not used: its window could not be proven."""
+        with self.lock:
+            self.orphans.append(orphan)
+            self.write()
+
     def set_unit(self, key: str, unit: dict[str, Any]) -> None:
         with self.lock:
             self.units[key] = unit
@@ -272,6 +332,9 @@ class _Manifest:
                 "updated_at": datetime.now(timezone.utc).isoformat(),
                 "units": self.units,
                 "files": sorted(self.files.values(), key=lambda f: f["file"]),
+                "orphan_jobs": self.orphans,
+                # True only once every file was read back and its records lie in its window.
+                "verified": self.verified,
             }
             self.store.write_json(self.name, document)
             self._written = time.monotonic()
@@ -316,6 +379,9 @@ class _Run:
         self.lock = threading.Lock()
         self.active: dict[int, dict[str, str]] = {}
         self.started: set[int] = set()  # every job this run started, finished ones included
+        # Jobs adopted after a lost start answer: their window is unknown until their files
+        # are read (Iterable's job list carries none).
+        self.unproven: set[int] = set()
         self.verified: set[str] = set()
 
     def check(self) -> None:
@@ -343,6 +409,7 @@ class _Run:
                 job_id = int(self.client.call("ITERABLE_START_EXPORT", **values)["jobId"])
             except OutcomeUnknown:
                 job_id = self._recover_started(data_type, requested)
+                self.unproven.add(job_id)
             self.started.add(job_id)
             self.active[job_id] = {
                 "data_type": data_type,
@@ -357,6 +424,8 @@ class _Run:
 
         A small job can be Completed by the time the answer is given up on, so any state but
         Cancelled counts; jobs this run started itself (the other half of a split window) don't.
+        The job may also be another run's (another window of the same data type): it is adopted
+        only on probation, until its records prove its window (``_prove_window``).
         """
         jobs = ExportJobs.model_validate(self.client.call("ITERABLE_LIST_EXPORT_JOBS")).jobs
         known = self.started
@@ -600,7 +669,9 @@ def _archive_async(run: _Run, outcome: _Outcome) -> None:
                 outcome.split = True
                 return
             _archive_job_files(run, job_id, first, data_type, window, outcome)
-            return
+            if job_id not in run.unproven or _prove_window(run, job_id, outcome):
+                return
+            continue
         why = "was cancelled outside this flow" if first.job_state == "Cancelled" else "failed"
         logger.warning(
             "export job %s (%s %s) %s (attempt %s of %s)",
@@ -611,6 +682,56 @@ def _archive_async(run: _Run, outcome: _Outcome) -> None:
         f"(last job {job_id}); nothing of this window was archived. Check Iterable's export "
         "jobs page, then run the flow again: archived windows are skipped."
     )
+
+
+def _prove_window(run: _Run, job_id: int, outcome: _Outcome) -> bool:
+    """Whether the files of an adopted job hold records of this window only.
+
+    If not (another window's job, or no dated record to tell), its files are removed, the job is
+    recorded in the manifest as an orphan, and the caller starts a job of its own.
+    """
+    logger = get_run_logger()
+    mine = [f for f in outcome.files if f["job_id"] == job_id]
+    dated = outside = 0
+    for entry in mine:
+        found = _window_content(
+            run.store, entry["file"], run.settings.output_format, outcome.window
+        )
+        dated, outside = dated + found[0], outside + found[1]
+    if dated and not outside:
+        logger.info(
+            "export job %s, adopted after a lost answer: its %d dated records lie in %s",
+            job_id, dated, outcome.window.label,
+        )  # fmt: skip
+        with run.lock:
+            run.unproven.discard(job_id)
+        return True
+    reason = (
+        f"{outside} of {dated} records outside the window"
+        if dated
+        else "no dated record to prove its window"
+    )
+    logger.warning(
+        "export job %s (%s), found after a lost start answer, is not this window's (%s): not "
+        "archived; recorded as an orphan; starting a job of its own",
+        job_id, outcome.data_type, reason,
+    )  # fmt: skip
+    names = [f["file"] for f in mine]
+    for name in names:
+        run.store.remove(name)
+    run.manifest.drop_files(names)
+    run.manifest.add_orphan(
+        {
+            "job_id": job_id,
+            "data_type": outcome.data_type,
+            "window_start": outcome.window.start.isoformat(),
+            "window_end": outcome.window.end.isoformat(),
+            "reason": reason,
+        }
+    )
+    outcome.files = [f for f in outcome.files if f["job_id"] != job_id]
+    outcome.downloaded -= len(mine)
+    return False
 
 
 def _archive_sync(run: _Run, outcome: _Outcome) -> None:
@@ -865,6 +986,13 @@ def export_archive(
     store = ArchiveStore.open(storage_block, storage_path)
     run_folder = f"{prefix}/_runs/{window.tag}" if prefix else f"_runs/{window.tag}"
     manifest_name = f"{run_folder}/manifest.json"
+    # A killed run leaves its half-written files (data, manifest, active jobs) behind.
+    data_folders = [f"{prefix}/{d}/{window.start:%Y-%m-%d}".lstrip("/") for d in data_types]
+    swept = store.sweep_parts(
+        [*data_folders, run_folder, _active_name(prefix, "x").rsplit("/", 1)[0]]
+    )
+    if swept:
+        logger.warning("removed %d partial file(s) left by a killed run: %s", len(swept), swept)
     manifest = _Manifest(store, manifest_name, window, output_format)
 
     flow_run = FlowRunContext.get()
@@ -958,6 +1086,26 @@ def export_archive(
                     f"{digest.rows} rows; the manifest says {entry['bytes']} bytes, "
                     f"{entry['sha256'][:12]}…, {entry['rows']} rows"
                 )
+        for entry in files:
+            # The content must be the window's too: a file of another day under this day's
+            # name would otherwise be skipped by every re-run.
+            if entry.get("in_window") or not store.exists(entry["file"]):
+                continue
+            entry_window = Window(
+                datetime.fromisoformat(entry["window_start"]),
+                datetime.fromisoformat(entry["window_end"]),
+            )
+            dated, outside = _window_content(store, entry["file"], output_format, entry_window)
+            if outside:
+                problems.append(
+                    f"{entry['file']}: {outside} of {dated} records lie outside its window "
+                    f"{entry_window.label}"
+                )
+            else:
+                with manifest.lock:
+                    if entry["file"] in manifest.files:
+                        manifest.files[entry["file"]]["in_window"] = True
+    manifest.verified = verify and not problems
     manifest.write()
     create_table_artifact(
         key="export-archive-manifest",

@@ -41,6 +41,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/campaigns/abort",
         params=(Param("campaign_id", "campaignId", BODY, "integer", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN",
@@ -76,6 +77,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/campaigns/cancel",
         params=(Param("campaign_id", "campaignId", BODY, "integer", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_CANCEL_EMAIL",
@@ -97,6 +99,7 @@ ACTIONS: tuple[Action, ...] = (
         limit=Limit(1, SECOND, PROJECT),
         tier=WRITE_TIER,
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_CANCEL_IN_APP",
@@ -173,6 +176,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/catalogs/{catalogName}",
         params=(Param("catalog_name", "catalogName", PATH, "string", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_CREATE_CATALOG_ITEMS",
@@ -208,6 +212,7 @@ ACTIONS: tuple[Action, ...] = (
             Param("created_by_user_id", "createdByUserId", BODY, "string"),
         ),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DEACTIVATE_TRIGGERED_CAMPAIGN",
@@ -230,6 +235,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/catalogs/{catalogName}",
         params=(Param("catalog_name", "catalogName", PATH, "string", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DELETE_CATALOG_ITEM",
@@ -240,6 +246,7 @@ ACTIONS: tuple[Action, ...] = (
             Param("catalog_name", "catalogName", PATH, "string", required=True),
         ),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DELETE_CATALOG_ITEMS",
@@ -257,6 +264,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/lists/{listId}",
         params=(Param("list_id", "listId", PATH, "integer", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DELETE_METADATA_TABLE",
@@ -264,6 +272,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/metadata/{table}",
         params=(Param("table", "table", PATH, "string", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DELETE_SNIPPET",
@@ -271,6 +280,7 @@ ACTIONS: tuple[Action, ...] = (
         "/api/snippets/{identifier}",
         params=(Param("identifier", "identifier", PATH, "string", required=True),),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_DELETE_USER_BY_ID",
@@ -279,6 +289,7 @@ ACTIONS: tuple[Action, ...] = (
         params=(Param("user_id", "userId", PATH, "string", required=True),),
         limit=Limit(100, SECOND, PROJECT),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_EXPORT_DATA_CSV",
@@ -743,6 +754,7 @@ ACTIONS: tuple[Action, ...] = (
         ),
         limit=Limit(50, SECOND, API_KEY),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_PREVIEW_EMAIL_TEMPLATE",
@@ -823,6 +835,7 @@ ACTIONS: tuple[Action, ...] = (
         ),
         tier=SEND_TIER,
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_SEND_CAMPAIGN",
@@ -1330,6 +1343,7 @@ ACTIONS: tuple[Action, ...] = (
             Param("current_user_id", "currentUserId", BODY, "string"),
         ),
         effect=WRITE,
+        refuses_repeat=True,
     ),
     Action(
         "ITERABLE_UPDATE_USER_SUBSCRIPTIONS",
@@ -1508,5 +1522,6 @@ ACTIONS: tuple[Action, ...] = (
             ),
         ),
         effect=WRITE,
+        refuses_repeat=True,
     ),
 )

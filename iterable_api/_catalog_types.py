@@ -152,6 +152,9 @@ class Action:
     max_running: int | None = None  # concurrent jobs Iterable runs at once (exports)
     max_body_bytes: int | None = None
     dedupe_by: str | None = None  # "id", or "events[].id": present => Iterable deduplicates
+    # A WRITE whose repeat Iterable refuses once the first one worked (400 already exists, 400
+    # unknown email after the merge, 404 after the delete): see ``REFUSED_REPEATS``.
+    refuses_repeat: bool = False
     response: ResponseKind = ResponseKind.JSON
     tier: Tier | None = None  # None: read for GET, delete for DELETE, write otherwise
     # A write that sends unless this boolean parameter is false (Iterable's default is true).

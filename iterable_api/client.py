@@ -24,9 +24,15 @@ from prefect_iterable.api._catalog_types import Action, Effect, ResponseKind
 from prefect_iterable.api._requests import RawJson, WireRequest, build_request, parse_body
 from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.errors import (
+    ApiError,
+    AuthenticationError,
     ConnectError,
     IterableError,
+    NotFound,
     OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
     TimeoutError,
     TransportError,
     error_from_response,
@@ -54,6 +60,50 @@ _JSON_BODY = {"Content-Type": "application/json"}
 
 def _key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+#: What a delete answers when its repeat finds the object gone: the delete's own success.
+_ALREADY_DONE = {
+    "code": "Success",
+    "msg": "already done (the answer to an earlier attempt was lost)",
+}
+
+
+class _RepeatGuard:
+    """Judges the errors of one call of an action whose repeat Iterable refuses.
+
+    Such a write (``Action.refuses_repeat``) is retried like any write after a 5xx, a timeout or
+    a dropped answer, but then Iterable may already have acted: the repeat is refused (400
+    already exists, 400 unknown email after a merge, 404 after a delete). That refusal is not a
+    failure of the call. A delete whose repeat finds nothing to delete has its result (success);
+    any other refusal raises ``OutcomeUnknown`` (probably done: check before doing it again).
+    """
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.may_have_acted = False
+
+    def judge(self, error: IterableError) -> IterableError | None:
+        """The error to raise, or ``None`` when the refusal shows the call's effect holds."""
+        if not self.action.refuses_repeat:
+            return error
+        refused = isinstance(error, ApiError) and 400 <= error.status < 500
+        if self.may_have_acted and refused:
+            if isinstance(error, (RateLimited, AuthenticationError, PermissionDenied)):
+                return error  # refused for another reason than the earlier attempt
+            if isinstance(error, NotFound) and self.action.method == "DELETE":
+                return None
+            why = getattr(error, "code", None) or getattr(error, "status", "")
+            outcome = OutcomeUnknown(
+                self.action.id,
+                f"an attempt whose answer was lost; the repeat was refused ({why}), so the "
+                "first one probably took effect",
+            )
+            outcome.__cause__ = error
+            return outcome
+        if isinstance(error, (ServerError, TransportError)) and not isinstance(error, ConnectError):
+            self.may_have_acted = True
+        return error
 
 
 class _ClientBase:
@@ -160,9 +210,14 @@ class _ClientBase:
     ) -> IterableError:
         """This library's error for a non-2xx answer."""
         # A proxy or gateway may echo the request's headers into its error page.
-        text = text.replace(self._api_key.get_secret_value(), "**********")
         headers = {k.lower(): v for k, v in response.headers.items()}
-        error = error_from_response(response.status_code, headers, text, action=wire.action.id)
+        error = error_from_response(
+            response.status_code,
+            headers,
+            text,
+            action=wire.action.id,
+            secret=self._api_key.get_secret_value(),
+        )
         if effect is Effect.SEND and response.status_code >= 500:
             # The server may have acted before it failed; only a 429 provably did nothing.
             outcome = OutcomeUnknown(
@@ -309,10 +364,19 @@ class Client(_ClientBase):
         list of row dicts and plain text as ``str``. Errors raise from ``prefect_iterable.api.errors``.
         """
         wire, effect = self._prepare(action, params, kwargs)
+        guard = _RepeatGuard(wire.action)
 
         def attempt() -> Any:
             self.limiter.acquire(wire.action, self.scope_keys)
-            return parse_body(wire.action, self._send(wire, effect))
+            try:
+                return parse_body(wire.action, self._send(wire, effect))
+            except IterableError as error:
+                judged = guard.judge(error)
+                if judged is None:
+                    return dict(_ALREADY_DONE)
+                if judged is error:
+                    raise
+                raise judged from error
 
         return self.retry.run(attempt)
 
@@ -408,10 +472,19 @@ class AsyncClient(_ClientBase):
     ) -> Any:
         """Send ``action``; see ``Client.call``."""
         wire, effect = self._prepare(action, params, kwargs)
+        guard = _RepeatGuard(wire.action)
 
         async def attempt() -> Any:
             await self.limiter.aacquire(wire.action, self.scope_keys)
-            return parse_body(wire.action, await self._send(wire, effect))
+            try:
+                return parse_body(wire.action, await self._send(wire, effect))
+            except IterableError as error:
+                judged = guard.judge(error)
+                if judged is None:
+                    return dict(_ALREADY_DONE)
+                if judged is error:
+                    raise
+                raise judged from error
 
         return await self.retry.arun(attempt)
 

@@ -24,9 +24,12 @@ sometimes says ``Success`` on an error, so the status decides whether a response
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus, unquote
 
 __all__ = [
     "ApiError",
@@ -72,9 +75,13 @@ __all__ = [
     "UnknownUserIdError",
     "UserIdAlreadyExists",
     "error_from_response",
+    "scrub",
 ]
 
 _TEXT_KEPT = 500
+#: Characters of Iterable's ``msg`` (or of a non-JSON body's title or first line) kept in an error.
+_MSG_KEPT = 300
+MASK = "**********"
 
 
 class IterableError(Exception):
@@ -391,14 +398,87 @@ def _retry_after(headers: dict[str, str], params: dict[str, Any], msg: str) -> f
     return None
 
 
+# A run of characters that base64, hex or url-encoding can produce: a candidate for an echo.
+_ENCODED_TOKEN = re.compile(r"[A-Za-z0-9+/_%=.-]{12,}")
+
+
+def _decodings(token: str) -> list[str]:
+    """What ``token`` may stand for: url-decoded, base64-decoded (both alphabets), hex-decoded."""
+    out = [unquote(token)]
+    bare = token.rstrip("=")
+    for alphabet in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            out.append(alphabet(bare + "=" * (-len(bare) % 4)).decode("latin-1"))
+        except (binascii.Error, ValueError):
+            pass
+    if len(token) % 2 == 0:
+        try:
+            out.append(bytes.fromhex(token).decode("latin-1"))
+        except ValueError:
+            pass
+    return out
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` without ``secret``, raw or echoed encoded.
+
+    A proxy or gateway may echo request headers into its error page: the key itself, url-encoded,
+    base64 (alone or inside ``Basic``/``Api-Key: …`` headers) or hex. Every token that decodes to
+    something holding the key is masked whole.
+    """
+    if not secret or not text:
+        return text
+
+    def hide(match: re.Match[str]) -> str:
+        return MASK if any(secret in d for d in _decodings(match[0])) else match[0]
+
+    text = _ENCODED_TOKEN.sub(hide, text)
+    raw = secret.encode()
+    # Forms glued to other characters, which the token scan does not isolate.
+    for form in (
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+        raw.hex().upper(),
+    ):
+        text = text.replace(form, MASK)
+    return text
+
+
+def _scrubbed(value: Any, secret: str | None) -> Any:
+    """A JSON value with ``scrub`` applied to every string in it (keys included)."""
+    if isinstance(value, str):
+        return scrub(value, secret)
+    if isinstance(value, dict):
+        return {scrub(str(k), secret): _scrubbed(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secret) for v in value]
+    return value
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def error_from_response(
-    status: int, headers: dict[str, str], text: str, *, action: str | None = None
+    status: int,
+    headers: dict[str, str],
+    text: str,
+    *,
+    action: str | None = None,
+    secret: str | None = None,
 ) -> ApiError:
     """The most specific error for a failed response, whatever its body is.
 
-    ``headers`` must have lower-case names. JSON envelopes give ``code``/``msg``/``params``; a
-    plain-text or HTML body keeps its text (an HTML page's ``<title>`` becomes the message).
+    ``headers`` must have lower-case names. JSON envelopes give ``code``/``msg``/``params``; of a
+    plain-text or HTML body only the ``<title>`` or first line becomes the message (the body,
+    cut, stays in ``text``). ``secret`` (the API key) is scrubbed from all of it, raw or encoded.
+    The message keeps at most ``_MSG_KEPT`` characters of Iterable's ``msg``.
     """
+    text = scrub(text, secret)
     code: str | None = None
     params: dict[str, Any] = {}
     msg = ""
@@ -419,7 +499,12 @@ def error_from_response(
     else:
         raw = text
         title = _HTML_TITLE.search(text)
-        msg = (title[1] if title else text).strip()[:_TEXT_KEPT]
+        msg = _first_line(title[1] if title else text)
+    # JSON escapes (``\/``) can hide an echo from the scrub of the raw text: scrub what was read.
+    msg = scrub(msg, secret)[:_MSG_KEPT]
+    params = _scrubbed(params, secret)
+    if code is not None:
+        code = scrub(code, secret)[:_MSG_KEPT]
     if code == "Success":
         code = None  # Iterable's "Success" on an error status names no error
     cls = _class_for(status, code)

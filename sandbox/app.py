@@ -10,6 +10,7 @@ and demos use (faults, log, reset, projects, settings); it needs no key.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import json
 import pkgutil
@@ -17,7 +18,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from prefect_iterable.api.catalog import ACTIONS, Action, Scope
 from prefect_iterable.sandbox import handlers as _handlers_pkg
@@ -170,7 +171,7 @@ class Sandbox:
             fault = self.state.take_fault(action.id, after_processing=False)
             if fault is not None:
                 entry.fault = fault.kind
-                if await self._apply_fault(fault, send, entry):
+                if await self._apply_fault(fault, send, entry, api_key):
                     return
             self._enforce_limits(action, project, api_key or "")
             if action.max_body_bytes is not None and len(raw) > action.max_body_bytes:
@@ -197,7 +198,7 @@ class Sandbox:
         late = self.state.take_fault(action.id, after_processing=True)
         if late is not None:
             entry.fault = late.kind
-            if await self._apply_fault(late, send, entry):
+            if await self._apply_fault(late, send, entry, api_key):
                 return
         reply = result if isinstance(result, (Reply, Stream)) else Reply(result)
         entry.status = reply.status
@@ -253,7 +254,9 @@ class Sandbox:
             params,
         )
 
-    async def _apply_fault(self, fault: Fault, send: Any, entry: Any) -> bool:
+    async def _apply_fault(
+        self, fault: Fault, send: Any, entry: Any, api_key: str | None = None
+    ) -> bool:
         """Carry out a fault; ``True`` if it answered (or dropped) the request itself."""
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
@@ -275,6 +278,8 @@ class Sandbox:
             )
         elif fault.kind == "error":
             reply = Reply(_error_body(fault.code, fault.msg, fault.params), fault.status)
+        elif fault.kind == "echo":
+            reply = Reply(_echo_page(fault, api_key or ""), fault.status, "text/plain")
         elif fault.kind == "html":
             page = (
                 f"<html><head><title>{fault.status} {fault.msg}</title></head><body></body></html>"
@@ -347,6 +352,24 @@ class Sandbox:
             result = None
         reply = Reply(result) if result is not None else Reply({"error": "unknown control"}, 404)
         await self._send_reply(send, reply)
+
+
+def _echo_page(fault: Fault, api_key: str) -> str:
+    """A misconfigured gateway's error page that echoes the request's key, encoded many ways."""
+    raw = api_key.encode()
+    forms = {
+        "raw": api_key,
+        "url": quote(api_key, safe=""),
+        "base64": base64.b64encode(raw).decode(),
+        "base64url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "hex": raw.hex(),
+        "HEX": raw.hex().upper(),
+        "basic": "Basic " + base64.b64encode(b"user:" + raw).decode(),
+        "header": base64.b64encode(b"Api-Key: " + raw).decode(),
+        "json": json.dumps({"apiKey": api_key}),
+    }
+    shown = [f"{name}={forms[name]}" for name in (fault.encodings or forms)]
+    return f"{fault.msg}\nrequest headers echoed:\n" + "\n".join(shown)
 
 
 def _drop_connection(send: Any) -> None:

@@ -56,7 +56,10 @@ class Fault:
     kind: ``429``, ``500`` (GenericError), ``503`` (plain text), ``reset`` (drop the connection
     before answering), ``delay`` (process, then answer after ``seconds``), ``cut`` (stream part of
     the body, then drop the connection), ``error`` (answer ``status`` with Iterable's envelope of
-    ``code``, ``msg`` and ``params``), ``html`` (answer ``status`` with an HTML error page).
+    ``code``, ``msg`` and ``params``), ``html`` (answer ``status`` with an HTML error page),
+    ``echo`` (answer ``status`` with a plain-text page, as a misconfigured gateway would, that
+    echoes the request's API key in the ``encodings`` named, all by default: raw, url, base64,
+    base64url, hex, HEX, basic, header, json).
     """
 
     action: str
@@ -69,6 +72,7 @@ class Fault:
     code: str = "GenericError"
     msg: str = "Injected error"
     params: dict[str, Any] | None = None
+    encodings: list[str] | None = None
 
 
 @dataclass

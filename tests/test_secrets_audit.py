@@ -33,6 +33,7 @@ import sqlite3
 import string
 import subprocess
 import sys
+import time
 import typing
 import uuid
 import zlib
@@ -550,3 +551,92 @@ def test_credentials_dump_and_copies_keep_the_key_masked(credentials, api_key):
         assert api_key not in text
     # ...while the block itself still works: the key is read only to build the client.
     assert credentials.api_key.get_secret_value() == api_key
+
+
+# ---- a gateway echoing the key, encoded (issue #14 item 9) --------------------------------
+
+
+def test_a_key_echoed_encoded_by_a_gateway_is_scrubbed(credentials, sandbox, api_key):
+    # Every encoding at once, then each alone (a lone form must be caught without the others).
+    with credentials.get_client(retry=RetryPolicy(attempts=1)) as client:
+        sandbox.inject("ITERABLE_LIST_CHANNELS", "echo", status=502, msg="Bad Gateway")
+        errors_seen = [_raised(client, "ITERABLE_LIST_CHANNELS")]
+        for form in ("url", "base64", "base64url", "hex", "HEX", "basic", "header", "json"):
+            sandbox.inject("ITERABLE_LIST_CHANNELS", "echo", status=502, encodings=[form])
+            errors_seen.append(_raised(client, "ITERABLE_LIST_CHANNELS"))
+    assert "HEX=" in errors_seen[0].text  # the body is kept, scrubbed, in .text
+    for error in errors_seen:
+        assert isinstance(error, errors.ServerError)
+        # Only the page's first line reaches the message; the echoed headers stay out of it.
+        assert "echoed" not in str(error) and len(str(error)) < 400
+        for text in _texts(error):
+            assert search_bytes(text.encode(), [api_key], "error") == [], text
+
+
+def test_an_envelope_echoing_the_key_encoded_is_scrubbed(credentials, sandbox, api_key):
+    raw = api_key.encode()
+    b64 = base64.b64encode(raw).decode()
+    sandbox.inject(
+        "ITERABLE_LIST_CHANNELS",
+        "error",
+        status=400,
+        code="BadParams",
+        msg=f"bad header {b64} / {raw.hex()} / {quote(api_key, safe='')} " + "x" * 5000,
+        params={"echo": {"auth": "Basic " + base64.b64encode(b"u:" + raw).decode()}},
+    )
+    with credentials.get_client(retry=RetryPolicy(attempts=1)) as client:
+        error = _raised(client, "ITERABLE_LIST_CHANNELS")
+    assert isinstance(error, errors.BadParams) and "bad header" in str(error)
+    assert len(str(error)) < 400  # Iterable's msg, bounded
+    for text in _texts(error):
+        assert search_bytes(text.encode(), [api_key], "error") == [], text
+
+
+def test_an_echoed_key_reaches_no_prefect_log_state_or_event(
+    prefect_server, credentials, sandbox, api_key
+):
+    """A task failing on an echoing gateway: Prefect's logs, states and events hold no form."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    from prefect_iterable.tasks.channels import list_channels
+
+    # A 4xx is final for the client; no task retries: one failure, reported once.
+    sandbox.inject("ITERABLE_LIST_CHANNELS", "echo", 5, status=400, msg="Bad Gateway")
+
+    @flow(name="echoing-gateway")
+    def echoing() -> Any:
+        return list_channels.with_options(retries=0)(credentials=credentials)
+
+    state = echoing(return_state=True)
+    assert state.is_failed()
+    run_id = state.state_details.flow_run_id
+    shown: list[str] = [state.message or ""]
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        shown += [log.message for log in logs]
+        flow_runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+        shown += [run.model_dump_json() for run in flow_runs]
+        for task_run in client.read_task_runs():
+            if task_run.flow_run_id == run_id:
+                shown.append(task_run.model_dump_json())
+                shown += [s.model_dump_json() for s in client.read_task_run_states(task_run.id)]
+        shown += [s.model_dump_json() for s in client.read_flow_run_states(run_id)]
+        resource = {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}
+        for _ in range(40):  # events reach the server's store a little after the run ends
+            events = client._client.post("/events/filter", json={"filter": resource}).json()
+            if "Bad Gateway" in json.dumps(events):
+                break
+            time.sleep(0.25)
+        shown.append(json.dumps(events))
+    assert "Bad Gateway" in shown[-1]  # the flow run's Failed event carries the error message
+    assert any("Bad Gateway" in text for text in shown)  # the failure did reach Prefect
+    for text in shown:
+        assert search_bytes(text.encode(), [api_key], "prefect") == [], text[:300]
