@@ -27,6 +27,10 @@ from prefect_iterable.sandbox.state import Fault, Project, SandboxState
 
 DEMO_API_KEY = "sandbox-demo-key"
 
+# The log's name for an export file download (a pre-signed URL, not an API action); faults
+# injected under this name apply to downloads.
+DOWNLOAD = "EXPORT_FILE_DOWNLOAD"
+
 # users/update and users/bulkUpdate say how long to wait in their 429s (Iterable's 2026 spec).
 _RESET_HINT = {"ITERABLE_BULK_UPDATE_USERS", "ITERABLE_UPDATE_USER"}
 
@@ -132,9 +136,7 @@ class Sandbox:
             await self._control(scope, receive, send)
         elif path.startswith("/_files/") and scope["method"] == "GET":
             # Export file downloads: pre-signed URLs, no API key (as Iterable's S3 links).
-            from prefect_iterable.sandbox.handlers.exports import download
-
-            await self._send_reply(send, download(self, path.removeprefix("/_files/")))
+            await self._download(send, path.removeprefix("/_files/"))
         else:
             await self._api(scope, receive, send)
 
@@ -199,6 +201,19 @@ class Sandbox:
         reply = result if isinstance(result, (Reply, Stream)) else Reply(result)
         entry.status = reply.status
         await self._send_reply(send, reply, cut=entry.fault == "cut")
+
+    async def _download(self, send: Any, token_path: str) -> None:
+        """Serve an export file; ``inject(DOWNLOAD, "cut")`` drops one mid-file, as a network
+        failure would (downloads are not API actions, but a fault can still reach them)."""
+        from prefect_iterable.sandbox.handlers.exports import download
+
+        reply = download(self, token_path)
+        fault = self.state.take_fault(DOWNLOAD) if isinstance(reply, Stream) else None
+        if fault is not None and fault.kind == "cut":
+            # Small pieces, so the cut lands inside the file rather than after its first chunk.
+            reply = Stream(_pieces(reply.chunks, 4096), reply.media_type, reply.status)  # type: ignore[union-attr]
+            self.state.log[-1].fault = "cut"
+        await self._send_reply(send, reply, cut=fault is not None and fault.kind == "cut")
 
     def _route(self, method: str, path: str) -> tuple[Action | None, dict[str, str]]:
         from urllib.parse import unquote
@@ -383,6 +398,12 @@ def _json_or_text(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw[:1000].decode(errors="replace")
+
+
+def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    for chunk in chunks:
+        for at in range(0, len(chunk), size):
+            yield chunk[at : at + size]
 
 
 async def _aiter(chunks: Iterator[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -12,7 +12,7 @@ from prefect_iterable.api._requests import RawJson, build_request
 from prefect_iterable.api.catalog import Effect, get_action
 from prefect_iterable.api.client import _ClientBase
 from prefect_iterable.api.errors import InputValidationError
-from prefect_iterable.sandbox.handlers._shared import users
+from prefect_iterable.sandbox.data import users
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"

@@ -31,8 +31,7 @@ from prefect_iterable.flows.bulk_import import BulkImportResult, bulk_import
 from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
 from prefect_iterable.flows.export_archive import ExportArchiveResult, export_archive
 from prefect_iterable.flows.gdpr import GdprForgetResult, gdpr_forget
-from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
-from prefect_iterable.sandbox.handlers.exports import export_settings
+from prefect_iterable.sandbox.data import User, UserList, export_settings, lists, users
 from prefect_iterable.tasks._core import client_for
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
