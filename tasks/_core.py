@@ -40,13 +40,10 @@ from pydantic_core import PydanticSerializationError
 
 from prefect_iterable.api import Client
 from prefect_iterable.api._requests import json_problem
-from prefect_iterable.api.catalog import Action, Effect, ResponseKind, get_action
+from prefect_iterable.api.catalog import Action, ResponseKind, get_action
 from prefect_iterable.api.errors import (
     InputValidationError,
-    RateLimited,
     ResponseValidationError,
-    ServerError,
-    TransportError,
 )
 from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
@@ -86,17 +83,6 @@ def client_for(credentials: IterableCredentials) -> Client:
         if client is None:
             client = _clients[key] = credentials.get_client()
         return client
-
-
-def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Task-level retry only for failures another attempt can fix (the client already tried)."""
-    try:
-        state.result()
-    except (TransportError, ServerError, RateLimited):
-        return True
-    except Exception:
-        return False
-    return False
 
 
 # Parameters a task may take besides the action's own: where a streamed answer is written.
@@ -203,7 +189,9 @@ def iterable_task(
         run_name: a ``task_run_name`` template over non-secret parameters.
         one_of: parameters of which at most one may be given (``("email", "user_id")``).
         need_one: with ``one_of``, exactly one must be given.
-        task_options: further ``@task`` options; retries and caching follow the side-effect class.
+        task_options: further ``@task`` options. Tasks do not retry: the client already retried
+            what another attempt can fix, and refused what it cannot (a daily cap, a send whose
+            outcome is unknown).
 
     A streaming action (exports) takes a ``destination`` path instead of returning its body, and
     returns a ``StreamSummary`` (path, bytes, records, SHA-256).
@@ -247,14 +235,12 @@ def iterable_task(
                 return _with_refused_records(result, checked)
             return result
 
-        repeatable = action.effect is not Effect.SEND
         options: dict[str, Any] = {
             "name": action.name.replace("_", "-"),
             "task_run_name": run_name or action.name.replace("_", "-"),
             "cache_policy": NO_CACHE,
-            "retries": 2 if repeatable else 0,
-            "retry_delay_seconds": [2, 10],
-            "retry_condition_fn": _retry_transient,
+            # The client's RetryPolicy is the one retry layer (see prefect_iterable.api.retrying).
+            "retries": 0,
             "tags": ["iterable", f"iterable-{action.tier.value if action.tier else 'write'}"],
         }
         built = task(**(options | task_options))(run)

@@ -7,12 +7,14 @@ environment's) into a directory of its own; a user's project with its own ``flow
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_NOT_SHIPPED = (".git", ".venv", "build", "*.egg-info", "__pycache__", "tests", "bench", ".ci")
 
 USER_CHECK = """
 import flows.nightly, tasks.cleanup
@@ -28,10 +30,13 @@ print("ok", IterableCredentials.get_block_type_slug())
 
 
 def test_installs_beside_a_project_with_its_own_flows_and_tasks(tmp_path: Path) -> None:
+    # A copy, so the build leaves nothing behind in the checkout (setuptools builds in place).
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SHIPPED))
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-        + ["--no-index", "--target", str(site), str(ROOT)],
+        + ["--no-index", "--target", str(site), str(source)],
         check=True,
         capture_output=True,
         cwd=tmp_path,
