@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
+import weakref
 from typing import Any, ClassVar, Literal
 
 from prefect.blocks.abstract import CredentialsBlock
@@ -15,6 +18,15 @@ from prefect_iterable.api.errors import IterableError
 __all__ = ["IterableCredentials", "MissingPermission"]
 
 Permission = Literal["read", "write", "send", "delete"]
+
+# The shared clients, one per block identity (``cache_key``): every task and flow of a process
+# using the same credentials shares one connection pool. An httpx async client belongs to the
+# event loop it was first used on, so async clients are kept per loop.
+_clients: dict[tuple[Any, ...], Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncClient]
+] = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
 
 
 class MissingPermission(IterableError, PermissionError):
@@ -139,12 +151,45 @@ class IterableCredentials(CredentialsBlock):
         return options
 
     def get_client(self, **overrides: Any) -> Client:
-        """A new synchronous ``prefect_iterable.api.Client``; close it (or use ``with``) when done."""
-        return Client(self.api_key, **(self.client_options() | overrides))
+        """The synchronous ``prefect_iterable.api.Client`` for these credentials.
+
+        It refuses, before sending, any action whose tier the block does not grant
+        (``MissingPermission``). Without ``overrides`` it is the process's shared client for this
+        block (thread-safe, one connection pool; do not close it, a closed one is replaced). With
+        ``overrides`` (``retry=``, ``timeout=``, …) it is a new client of yours: close it, or use
+        ``with``.
+        """
+        if overrides:
+            return Client(self.api_key, **self._client_options(overrides))
+        key = self.cache_key()
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None or client.is_closed:
+                client = _clients[key] = Client(self.api_key, **self._client_options({}))
+            return client
 
     def get_async_client(self, **overrides: Any) -> AsyncClient:
-        """A new ``prefect_iterable.api.AsyncClient``; ``await client.aclose()`` (or ``async with``)."""
-        return AsyncClient(self.api_key, **(self.client_options() | overrides))
+        """The ``prefect_iterable.api.AsyncClient`` twin of ``get_client``.
+
+        Without ``overrides``, shared per block and per running event loop (an async client
+        cannot move between loops); with them, a new client to ``await client.aclose()``.
+        """
+        if overrides:
+            return AsyncClient(self.api_key, **self._client_options(overrides))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return AsyncClient(self.api_key, **self._client_options({}))
+        key = self.cache_key()
+        with _clients_lock:
+            clients = _async_clients.setdefault(loop, {})
+            client = clients.get(key)
+            if client is None or client.is_closed:
+                client = clients[key] = AsyncClient(self.api_key, **self._client_options({}))
+            return client
+
+    def _client_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        return self.client_options() | {"authorize": self.check_permission} | overrides
 
     def check_permission(self, action: Action, values: dict[str, Any] | None = None) -> None:
         """Refuse, before any request, a call whose tier this block does not grant.
@@ -164,4 +209,4 @@ class IterableCredentials(CredentialsBlock):
         """Identifies the connection this block describes, without holding the key itself."""
         digest = hashlib.sha256(self.api_key.get_secret_value().encode()).hexdigest()
         options = sorted((k, repr(v)) for k, v in self.client_options().items() if k != "limiter")
-        return (digest, *options, self.rate_limit_mode)
+        return (digest, *options, self.rate_limit_mode, tuple(sorted(self.permissions)))

@@ -60,7 +60,6 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.errors import (
     BadRequest,
     IterableError,
@@ -71,7 +70,6 @@ from prefect_iterable.api.errors import (
 from prefect_iterable.api.models.exports import ExportJobFiles, ExportJobs
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows._storage import ArchiveStore, RecordCounter
-from prefect_iterable.tasks._core import client_for
 from prefect_iterable.tasks.exports import DATA_TYPE_NAMES
 
 __all__ = [
@@ -306,7 +304,7 @@ class _Run:
         active_name: str,
     ) -> None:
         self.credentials = credentials
-        self.client = client_for(credentials)
+        self.client = credentials.get_client()
         self.http = httpx.Client(timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True)
         self.store = store
         self.manifest = manifest
@@ -710,7 +708,7 @@ def _cancel_on_exit(flow: Any, flow_run: Any, state: Any) -> None:
             return
         block = params.get("credentials_block")
         credentials = IterableCredentials.load_or_env(block)
-        _cancel_jobs(client_for(credentials), jobs, logger)
+        _cancel_jobs(credentials.get_client(), jobs, logger)
         store.remove(name)
     except Exception as exc:  # a hook must not raise
         logger.error("could not cancel the export jobs of flow run %s: %s", flow_run.id, exc)
@@ -851,17 +849,6 @@ def export_archive(
     else:
         chosen = mode
     credentials = IterableCredentials.load_or_env(credentials_block)
-    needed = (
-        [SYNC_ACTION[output_format]]
-        if chosen == "sync"
-        else [
-            "ITERABLE_START_EXPORT",
-            "ITERABLE_LIST_EXPORT_FILES",
-            "ITERABLE_CANCEL_EXPORT",
-        ]
-    )
-    for action in needed:
-        credentials.check_permission(get_action(action))
     store = ArchiveStore.open(storage_block, storage_path)
     run_folder = f"{prefix}/_runs/{window.tag}" if prefix else f"_runs/{window.tag}"
     manifest_name = f"{run_folder}/manifest.json"

@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
 import httpx
@@ -69,7 +69,9 @@ class _ClientBase:
         project_id: str | None = None,
         organization_id: str | None = None,
         rate_limit_scale: float = 1.0,
+        authorize: Callable[[Action, dict[str, Any]], None] | None = None,
     ) -> None:
+        self._authorize = authorize
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not self._api_key.get_secret_value():
             raise ValueError("an Iterable API key is required")
@@ -98,12 +100,13 @@ class _ClientBase:
             "User-Agent": f"prefect-iterable/{__version__}",
         }
 
-    @staticmethod
     def _prepare(
-        action: str | Action, params: dict[str, Any] | None, kwargs: dict[str, Any]
+        self, action: str | Action, params: dict[str, Any] | None, kwargs: dict[str, Any]
     ) -> tuple[WireRequest, Effect]:
         act = get_action(action)
         values = {**(params or {}), **kwargs}
+        if self._authorize is not None:
+            self._authorize(act, values)
         # A pre-encoded value's items are opaque: its stand-in tells whether a resend is safe.
         shapes = {k: v.stand_in() if isinstance(v, RawJson) else v for k, v in values.items()}
         return build_request(act, values), act.effect_for(shapes)
@@ -266,6 +269,8 @@ class Client(_ClientBase):
         limiter: the throttle; by default the process-wide token buckets.
         project_id, organization_id: scope keys for limits shared by several API keys.
         rate_limit_scale: multiplies documented rates, for a sandbox that runs its limits faster.
+        authorize: called with the action and its Python-named values before anything is sent;
+            raises to refuse the call (the credentials block's permissions).
         transport: an ``httpx`` transport, for tests.
 
     Examples:
@@ -296,6 +301,10 @@ class Client(_ClientBase):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
 
     def close(self) -> None:
         self._http.close()
@@ -399,6 +408,10 @@ class AsyncClient(_ClientBase):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,8 +10,8 @@ A task module declares each action as a typed, documented stub::
 
 The signature is the request model: ``iterable_task`` validates the arguments against it (so bad
 input fails before any request, naming the parameter), serialises them with their annotations'
-serialisers, checks the block's permissions, sends the catalog action through a shared client and
-reads the answer into the return annotation. Prefect sees the stub's own signature and docstring,
+serialisers, sends the catalog action through the block's shared client (which refuses a tier
+the block does not grant) and reads the answer into the return annotation. Prefect sees the stub's own signature and docstring,
 so the UI form and the IDE show the real parameters.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +48,7 @@ from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._records import refused_records
 
-__all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
+__all__ = ["ACTIONS", "StreamSummary", "iterable_task", "resolve_credentials"]
 
 
 class StreamSummary(BaseModel):
@@ -66,23 +65,10 @@ ACTIONS: dict[str, Task[..., Any]] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_clients: dict[tuple[Any, ...], Client] = {}
-_clients_lock = threading.Lock()
-
 
 def resolve_credentials(credentials: IterableCredentials | None) -> IterableCredentials:
     """The given block, or one built from ``ITERABLE_*`` environment variables."""
     return credentials if credentials is not None else IterableCredentials.from_env()
-
-
-def client_for(credentials: IterableCredentials) -> Client:
-    """A client for these credentials, shared by every task in this process (one pool)."""
-    key = credentials.cache_key()
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = credentials.get_client()
-        return client
 
 
 # Parameters a task may take besides the action's own: where a streamed answer is written.
@@ -222,11 +208,11 @@ def iterable_task(
                 ]
                 raise InputValidationError(action.id, errors) from None
             values = _dump(checked, action)
-            credentials.check_permission(action, values)
             get_run_logger().info("%s %s", action.id, action.endpoint)
             if streams:
-                return _write_stream(client_for(credentials), action, values, destination)
-            answer = client_for(credentials).call(action, values)
+                return _write_stream(credentials.get_client(), action, values, destination)
+            # The block's client refuses a tier the block does not grant, before sending.
+            answer = credentials.get_client().call(action, values)
             try:
                 result = result_adapter.validate_python(answer)
             except ValidationError as exc:

@@ -34,7 +34,6 @@ from prefect_iterable.api.models.exports import (
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import (
     StreamSummary,
-    client_for,
     iterable_task,
     resolve_credentials,
 )
@@ -406,7 +405,7 @@ def iter_export_files(
     Stops at an empty page: for a finished job that is every file; for a running one, call
     again later with ``start_after`` set to the last file seen. Each file's URL is fresh.
     """
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     while True:
         raw = client.call("ITERABLE_LIST_EXPORT_FILES", job_id=job_id, start_after=start_after)
         page = ExportJobFiles.model_validate(raw)
