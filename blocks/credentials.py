@@ -6,10 +6,10 @@ import asyncio
 import hashlib
 import threading
 import weakref
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, HttpUrl, SecretStr, ValidationError
 
 from prefect_iterable.api import AsyncClient, Client, IterableSettings
 from prefect_iterable.api.catalog import Action
@@ -54,8 +54,8 @@ class IterableCredentials(CredentialsBlock):
 
     _block_type_name: ClassVar[str] = "Iterable Credentials"
     _block_type_slug: ClassVar[str] = "iterable-credentials"
-    _logo_url: ClassVar[str | None] = None
-    _documentation_url: ClassVar[str] = (
+    _logo_url: ClassVar[HttpUrl | None] = None
+    _documentation_url: ClassVar[HttpUrl | None] = HttpUrl(
         "https://github.com/prefect-iterable/prefect-iterable#credentials"
     )
 
@@ -78,7 +78,7 @@ class IterableCredentials(CredentialsBlock):
         default=30.0, gt=0, description="Seconds to wait for Iterable to answer a request."
     )
     permissions: list[Permission] = Field(
-        default_factory=lambda: ["read", "write"],
+        default_factory=lambda: list[Permission](["read", "write"]),
         description="What tasks using this block may do: read, write, send (messages and "
         "proofs), delete (deletes and GDPR forget).",
     )
@@ -111,7 +111,7 @@ class IterableCredentials(CredentialsBlock):
         ``ITERABLE_PERMISSIONS`` (comma-separated) widens the default read and write.
         """
         try:
-            settings = IterableSettings()  # type: ignore[call-arg]
+            settings = IterableSettings()
         except ValidationError:
             raise ValueError(
                 "no Iterable credentials: pass an IterableCredentials block, or set "
@@ -133,7 +133,10 @@ class IterableCredentials(CredentialsBlock):
         Flows take a block *name* rather than the block, so that deployment and UI runs store a
         name, never a key.
         """
-        return cls.load(name) if name else cls.from_env()
+        if not name:
+            return cls.from_env()
+        # Block.load is sync-compatible: called from sync code, it returns the block itself.
+        return cast("IterableCredentials", cls.load(name))
 
     def client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

@@ -1196,7 +1196,7 @@ def bulk_import(
     result = BulkImportResult(
         kind=kind,
         source=where,
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         done=checkpoint.done,
         rejected=checkpoint.rejected,
         to_do=to_do,

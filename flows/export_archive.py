@@ -41,7 +41,6 @@ windows starting on the same day never collide.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import hashlib
 import threading
@@ -57,6 +56,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
+from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import wait as wait_for_futures
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -725,7 +726,8 @@ def _check_prefix(prefix: str) -> str:
 @flow(
     name="export-archive",
     log_prints=False,
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    # Prefect's flow() types its task runner invariantly in the future type (Prefect 3.4).
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
     on_cancellation=[_cancel_on_exit],
     on_crashed=[_cancel_on_exit],
 )
@@ -869,53 +871,51 @@ def export_archive(
 
     outcomes: dict[str, list[_Outcome]] = {d: [] for d in data_types}
     queue: deque[tuple[str, Window, int]] = deque((d, window, 0) for d in data_types)
-    running: dict[concurrent.futures.Future[Any], Any] = {}
+    running: list[PrefectFuture[_Outcome]] = []
     try:
         while queue or running:
             while queue and len(running) < max_concurrent_jobs:
                 data_type, part, depth = queue.popleft()
-                future = archive_window.submit(run, data_type, part, depth, chosen)
-                running[future.wrapped_future] = future
-            done, _ = concurrent.futures.wait(
-                list(running), return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for wrapped in done:
-                outcome: _Outcome = running.pop(wrapped).result()
-                key = _unit_key(outcome.data_type, output_format, outcome.window)
-                if outcome.split:
-                    halves = outcome.window.halves()
-                    assert halves is not None
-                    queue.extend((outcome.data_type, h, outcome.depth + 1) for h in halves)
-                    manifest.set_unit(
-                        key,
-                        {
-                            "data_type": outcome.data_type,
-                            "start": outcome.window.start.isoformat(),
-                            "end": outcome.window.end.isoformat(),
-                            "status": "split",
-                            "halves": [[h.start.isoformat(), h.end.isoformat()] for h in halves],
-                        },
-                    )
-                else:
-                    manifest.set_unit(
-                        key,
-                        {
-                            "data_type": outcome.data_type,
-                            "start": outcome.window.start.isoformat(),
-                            "end": outcome.window.end.isoformat(),
-                            "status": "complete",
-                            "files": [f["file"] for f in outcome.files],
-                            "job_ids": sorted({f["job_id"] for f in outcome.files if f["job_id"]}),
-                        },
-                    )
-                outcomes[outcome.data_type].append(outcome)
+                running.append(archive_window.submit(run, data_type, part, depth, chosen))
+            # One finished unit at a time (Prefect's public as_completed), then refill the slots.
+            finished = next(as_completed(list(running)))
+            running.remove(finished)
+            outcome = finished.result()
+            key = _unit_key(outcome.data_type, output_format, outcome.window)
+            if outcome.split:
+                halves = outcome.window.halves()
+                assert halves is not None
+                queue.extend((outcome.data_type, h, outcome.depth + 1) for h in halves)
+                manifest.set_unit(
+                    key,
+                    {
+                        "data_type": outcome.data_type,
+                        "start": outcome.window.start.isoformat(),
+                        "end": outcome.window.end.isoformat(),
+                        "status": "split",
+                        "halves": [[h.start.isoformat(), h.end.isoformat()] for h in halves],
+                    },
+                )
+            else:
+                manifest.set_unit(
+                    key,
+                    {
+                        "data_type": outcome.data_type,
+                        "start": outcome.window.start.isoformat(),
+                        "end": outcome.window.end.isoformat(),
+                        "status": "complete",
+                        "files": [f["file"] for f in outcome.files],
+                        "job_ids": sorted({f["job_id"] for f in outcome.files if f["job_id"]}),
+                    },
+                )
+            outcomes[outcome.data_type].append(outcome)
     except BaseException:
         cancelled = run.cancel_all(logger)
         if cancelled:
             logger.error("the run failed; cancelled export jobs %s", cancelled)
-        for wrapped in concurrent.futures.wait(list(running), timeout=60).done:
+        for settled in wait_for_futures(running, timeout=60).done:
             with contextlib.suppress(BaseException):
-                running[wrapped].result()
+                settled.result()
         with contextlib.suppress(Exception):
             manifest.write()
         raise
@@ -979,17 +979,17 @@ def export_archive(
 
     per_type: list[DataTypeArchive] = []
     for data_type in data_types:
-        done = [o for o in outcomes[data_type] if not o.split]
-        type_files = [f for o in done for f in o.files]
+        whole = [o for o in outcomes[data_type] if not o.split]
+        type_files = [f for o in whole for f in o.files]
         summary = DataTypeArchive(
             data_type=data_type,
             files=len(type_files),
             bytes=sum(f["bytes"] for f in type_files),
             rows=sum(f["rows"] for f in type_files),
-            downloaded=sum(o.downloaded for o in done),
-            skipped=sum(o.skipped for o in done),
+            downloaded=sum(o.downloaded for o in whole),
+            skipped=sum(o.skipped for o in whole),
             jobs_started=sum(o.jobs_started for o in outcomes[data_type]),
-            windows=len(done),
+            windows=len(whole),
         )
         per_type.append(summary)
         emit_event(

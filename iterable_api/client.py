@@ -52,6 +52,11 @@ _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 _JSON_BODY = {"Content-Type": "application/json"}
 
 
+def _query(wire: WireRequest) -> tuple[tuple[str, str], ...] | None:
+    # A tuple: httpx's parameter type takes a sequence of pairs, not our list of str pairs.
+    return tuple(wire.query) if wire.query else None
+
+
 def _key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
@@ -125,12 +130,12 @@ class _ClientBase:
         """
         parts = wire.content_parts()
         if parts is None:
-            return client.build_request(wire.method, wire.path, params=wire.query or None), []
+            return client.build_request(wire.method, wire.path, params=_query(wire)), []
         if len(parts) == 1:
             request = client.build_request(
                 wire.method,
                 wire.path,
-                params=wire.query or None,
+                params=_query(wire),
                 content=parts[0],
                 headers=_JSON_BODY,
             )
@@ -139,7 +144,7 @@ class _ClientBase:
         request = client.build_request(
             wire.method,
             wire.path,
-            params=wire.query or None,
+            params=_query(wire),
             content=parts,
             headers={**_JSON_BODY, "Content-Length": length},
         )

@@ -186,12 +186,10 @@ class Sandbox:
             entry.processed = True
         except ApiFailure as failure:
             entry.status = failure.status
-            reply: Reply | Stream = Reply(
-                _error_body(failure.code, failure.msg, failure.params), failure.status
-            )
+            refusal = Reply(_error_body(failure.code, failure.msg, failure.params), failure.status)
             if failure.status == 429 and failure.params and "retryAfter" in failure.params:
-                reply.headers["retry-after"] = str(failure.params.pop("retryAfter"))
-            await self._send_reply(send, reply)
+                refusal.headers["retry-after"] = str(failure.params.pop("retryAfter"))
+            await self._send_reply(send, refusal)
             return
         late = self.state.take_fault(action.id, after_processing=True)
         if late is not None:
@@ -209,11 +207,12 @@ class Sandbox:
 
         reply = download(self, token_path)
         fault = self.state.take_fault(DOWNLOAD) if isinstance(reply, Stream) else None
-        if fault is not None and fault.kind == "cut":
+        cut = fault is not None and fault.kind == "cut"
+        if cut and isinstance(reply, Stream) and isinstance(reply.chunks, Iterator):
             # Small pieces, so the cut lands inside the file rather than after its first chunk.
-            reply = Stream(_pieces(reply.chunks, 4096), reply.media_type, reply.status)  # type: ignore[union-attr]
+            reply = Stream(_pieces(reply.chunks, 4096), reply.media_type, reply.status)
             self.state.log[-1].fault = "cut"
-        await self._send_reply(send, reply, cut=fault is not None and fault.kind == "cut")
+        await self._send_reply(send, reply, cut=cut)
 
     def _route(self, method: str, path: str) -> tuple[Action | None, dict[str, str]]:
         from urllib.parse import unquote
@@ -408,8 +407,8 @@ def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
 
 async def _aiter(chunks: Iterator[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
-        async for chunk in chunks:  # type: ignore[union-attr]
+        async for chunk in chunks:
             yield chunk
     else:
-        for chunk in chunks:  # type: ignore[union-attr]
+        for chunk in chunks:
             yield chunk

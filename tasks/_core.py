@@ -17,13 +17,14 @@ so the UI form and the IDE show the real parameters.
 
 from __future__ import annotations
 
+import dis
 import functools
 import hashlib
 import inspect
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -63,12 +64,28 @@ class StreamSummary(BaseModel):
 #: Every task, by its action id; filled as the task modules are imported.
 ACTIONS: dict[str, Task[..., Any]] = {}
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def resolve_credentials(credentials: IterableCredentials | None) -> IterableCredentials:
     """The given block, or one built from ``ITERABLE_*`` environment variables."""
     return credentials if credentials is not None else IterableCredentials.from_env()
+
+
+# What an empty body compiles to: a stub is its signature and docstring (or ``...``), nothing more.
+_EMPTY_BODY_OPS = {"RESUME", "NOP", "RETURN_CONST", "LOAD_CONST", "RETURN_VALUE"}
+
+
+def _refuse_a_body(fn: Callable[..., Any]) -> None:
+    """Refuse a stub with code in its body: the task never runs it, so it would be lost silently."""
+    for op in dis.get_instructions(fn):
+        if op.opname not in _EMPTY_BODY_OPS or (op.opname.endswith("CONST") and op.argval):
+            line = getattr(getattr(op, "positions", None), "lineno", None)  # Python 3.11+
+            raise TypeError(
+                f"{fn.__name__}: an iterable_task stub has no body (its signature is the request "
+                f"and the catalog sends it); line {line} would never run"
+            )
 
 
 # Parameters a task may take besides the action's own: where a streamed answer is written.
@@ -167,7 +184,7 @@ def iterable_task(
     one_of: tuple[str, ...] = (),
     need_one: bool = False,
     **task_options: Any,
-) -> Callable[[F], Task[..., Any]]:
+) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Turn a typed stub into the Prefect task that performs ``action_id``.
 
     Args:
@@ -186,7 +203,8 @@ def iterable_task(
 
     streams = action.response in (ResponseKind.CSV_STREAM, ResponseKind.NDJSON_STREAM)
 
-    def decorate(fn: F) -> Task[..., Any]:
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        _refuse_a_body(fn)
         model = _input_model(fn, action, one_of, need_one)
         if streams and "destination" not in inspect.signature(fn).parameters:
             raise TypeError(f"{fn.__name__}: {action.id} streams its answer; take a destination")
@@ -236,6 +254,7 @@ def iterable_task(
         built.one_of = one_of  # type: ignore[attr-defined]
         built.need_one = need_one  # type: ignore[attr-defined]
         ACTIONS[action.id] = built
-        return built
+        # The task takes the stub's parameters and returns its annotation (validated above).
+        return cast("Task[P, R]", built)
 
     return decorate
