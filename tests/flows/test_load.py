@@ -32,7 +32,6 @@ from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResu
 from prefect_iterable.flows.export_archive import ExportArchiveResult, export_archive
 from prefect_iterable.flows.gdpr import GdprForgetResult, gdpr_forget
 from prefect_iterable.sandbox.data import User, UserList, export_settings, lists, users
-from prefect_iterable.tasks._core import client_for
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 IMPORTED = 3000
@@ -209,6 +208,6 @@ def test_four_flows_share_one_key_without_a_single_429(
     assert len(bulk) == IMPORTED // BATCH
     assert elapsed < 60, elapsed
     if rate_limit_mode == "prefect":  # the server's limits, not local buckets, paced them
-        limiter = client_for(IterableCredentials.load(block)).limiter
+        limiter = IterableCredentials.load_or_env(block).get_client().limiter
         assert isinstance(limiter, PrefectGlobalLimiter)
         assert limiter.stats["slots"] >= len(bulk) + FORGOTTEN, limiter.stats
