@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Literal
 
 import httpx
@@ -212,24 +212,52 @@ class StreamedBody:
                 action=self._wire.action.id,
             ) from None
 
+    def iter_text(self) -> Iterator[str]:
+        """The body as text, decoded incrementally (a character split across chunks is whole)."""
+        try:
+            yield from self.response.iter_text()
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
+                f"{type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+
     def iter_lines(self) -> Iterator[str]:
-        buffer = b""
-        for chunk in self.iter_bytes():
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line.decode().rstrip("\r")
-        if buffer:
-            yield buffer.decode().rstrip("\r")
+        """Each line, without its line ending."""
+        for line in _lines(self.iter_text()):
+            yield line.rstrip("\r\n")
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Each record: a JSON object per NDJSON line, or a dict per CSV row."""
+        """Each record: a JSON object per NDJSON line, or a dict per CSV row.
+
+        CSV goes through the ``csv`` module over the text, so a quoted field may hold newlines.
+        """
         if self._wire.action.response is ResponseKind.CSV_STREAM:
-            yield from csv.DictReader(self.iter_lines())
+            yield from csv.DictReader(_lines(self.iter_text()))
             return
         for line in self.iter_lines():
             if line.strip():
                 yield json.loads(line)
+
+
+def _lines(texts: Iterable[str]) -> Iterator[str]:
+    """Lines of streamed text, each with its ending, split at ``\\n`` only.
+
+    Not httpx's ``iter_lines``: it also splits at ``\\r``, U+2028 and the other ``splitlines``
+    separators, which a CSV field or an NDJSON string may hold; and ``csv`` needs the endings
+    to tell a newline inside quotes from the end of a record.
+    """
+    rest = ""
+    for text in texts:
+        rest += text
+        if "\n" not in text:
+            continue
+        *whole, rest = rest.split("\n")
+        for line in whole:
+            yield line + "\n"
+    if rest:
+        yield rest
 
 
 class AsyncStreamedBody:
@@ -252,14 +280,24 @@ class AsyncStreamedBody:
             ) from None
 
     async def aiter_lines(self) -> AsyncIterator[str]:
-        buffer = b""
-        async for chunk in self.aiter_bytes():
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line.decode().rstrip("\r")
-        if buffer:
-            yield buffer.decode().rstrip("\r")
+        """Each line, without its line ending; see ``StreamedBody.iter_lines``."""
+        rest = ""
+        try:
+            async for text in self.response.aiter_text():
+                rest += text
+                if "\n" not in text:
+                    continue
+                *whole, rest = rest.split("\n")
+                for line in whole:
+                    yield line.rstrip("\r")
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
+                f"{type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+        if rest:
+            yield rest.rstrip("\r")
 
 
 class Client(_ClientBase):

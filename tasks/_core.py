@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import dis
 import functools
-import hashlib
 import inspect
 import typing
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
@@ -45,6 +43,7 @@ from prefect_iterable.api.errors import (
     InputValidationError,
     ResponseValidationError,
 )
+from prefect_iterable.api.files import RecordFile, RecordKind
 from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._records import refused_records
@@ -151,21 +150,12 @@ def _dump(checked: BaseModel, action: Action) -> dict[str, Any]:
 def _write_stream(
     client: Client, action: Action, values: dict[str, Any], destination: Any
 ) -> StreamSummary:
-    """Stream the answer into ``destination``, hashing and counting as it goes."""
-    path = Path(destination)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = lines = 0
-    with client.stream(action, values) as body, path.open("wb") as out:
+    """Stream the answer into ``destination``, hashing and counting records as it goes."""
+    kind: RecordKind = "csv" if action.response is ResponseKind.CSV_STREAM else "json"
+    with client.stream(action, values) as body, RecordFile(destination, kind) as out:
         for chunk in body.iter_bytes():
             out.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            lines += chunk.count(b"\n")
-    header = 1 if action.response is ResponseKind.CSV_STREAM and size else 0
-    return StreamSummary(
-        path=str(path), bytes=size, records=max(0, lines - header), sha256=digest.hexdigest()
-    )
+    return StreamSummary(path=str(out.path), bytes=out.size, records=out.records, sha256=out.sha256)
 
 
 def _with_refused_records(result: BulkResult, checked: BaseModel) -> BulkResult:
