@@ -114,12 +114,10 @@ class Storage:
         """Names (not paths) of files matching a glob ``pattern``, sorted."""
         if self.root is not None:
             return sorted(p.name for p in self.root.glob(pattern) if p.is_file())
-        found = [*self._fs.glob(f"{self._base}/{pattern}"), *self._parts_dirs(pattern)]
+        parts = self._fs.glob(f"{self._base}/{pattern}{self.PARTS}")
+        found = [*self._fs.glob(f"{self._base}/{pattern}"), *parts]
         names = {str(p).rstrip("/").rsplit("/", 1)[-1] for p in found}
         return sorted({n.removesuffix(self.PARTS) for n in names})
-
-    def _parts_dirs(self, pattern: str) -> list[str]:
-        return list(self._fs.glob(f"{self._base}/{pattern}{self.PARTS}"))
 
     def read_bytes(self, name: str) -> bytes:
         if self.root is not None:
