@@ -59,6 +59,16 @@ def load_filesystem_block(slug: str) -> Any:
         raise ValueError(f"could not load the filesystem block {slug!r}: {exc}") from None
 
 
+def local_block_path(block: Any, path: str) -> Path:
+    """``path`` inside a ``LocalFileSystem`` block's base path (the current directory without
+    one), refused if it leads outside it; from the block's public ``basepath`` alone."""
+    base = Path(block.basepath).expanduser().resolve() if block.basepath else Path.cwd()
+    resolved = (base / Path(path).expanduser()).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValueError(f"{path!r} is outside the block's base path {base}")
+    return resolved
+
+
 # ---- storage locations ---------------------------------------------------------------------
 
 
@@ -85,7 +95,7 @@ class Storage:
         if BLOCK_SLUG.match(location):
             block = load_filesystem_block(location)
             if location.startswith("local-file-system/"):
-                self.root: Path | None = Path(block._resolve_path(""))  # noqa: SLF001
+                self.root: Path | None = local_block_path(block, "")
             else:
                 self.root = None
                 self._fs = block.filesystem
@@ -162,7 +172,7 @@ def open_source(path: str, block: str | None = None) -> tuple[IO[bytes], int, st
             )
         fs_block = load_filesystem_block(block)
         if block.startswith("local-file-system/"):
-            local = Path(fs_block._resolve_path(path))  # noqa: SLF001
+            local = local_block_path(fs_block, path)
         else:
             url = f"{str(fs_block.basepath).rstrip('/')}/{path.lstrip('/')}"
             fs = fs_block.filesystem
