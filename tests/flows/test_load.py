@@ -139,27 +139,27 @@ def test_four_flows_share_one_key_without_a_single_429(
         ),
     }
 
-    # Every flow checks its credentials' permissions before its first request: hold each flow
-    # there until all four got that far, so Prefect's start-up (1-8 s per flow run on a busy
-    # SQLite server) cannot serialise them, and their requests really compete.
-    # (The bulk import sends from its worker threads: the first of them stands for the flow.)
+    # The block's client checks permissions before every request: hold each flow at its first
+    # request until all four got that far, so Prefect's start-up (1-8 s per flow run on a busy
+    # SQLite server) cannot serialise them, and their requests really compete. Flows send from
+    # task-runner and worker threads, so a flow is known by its actions, not by its thread.
     gate = threading.Barrier(len(runs), timeout=60)
-    passed: set[object] = set()
+    passed: set[str] = set()
     passed_lock = threading.Lock()
     real_check = IterableCredentials.check_permission
 
+    def flow_of(action_id: str) -> str:
+        for marker, name in (("EXPORT", "export"), ("FORGET", "gdpr"), ("BULK_UPDATE", "bulk")):
+            if marker in action_id:
+                return name
+        return "campaign"
+
     def check_then_wait(self: IterableCredentials, action: Any, values: Any = None) -> None:
         real_check(self, action, values)
-        thread = threading.current_thread()
-        if thread.name.startswith("bulk-import"):
-            flow_key: object = "bulk-import"
-        elif thread.name.startswith("load"):
-            flow_key = thread.ident
-        else:
-            return
         with passed_lock:
-            first = flow_key not in passed
-            passed.add(flow_key)
+            flow_name = flow_of(action.id)
+            first = flow_name not in passed
+            passed.add(flow_name)
         if first:
             gate.wait()
 
