@@ -73,7 +73,7 @@ def main() -> None:
     sandbox.base_url = f"http://127.0.0.1:{args.port}"
     project = sandbox.state.project_for_key(DEMO_API_KEY)
     if args.export_settings:
-        from prefect_iterable.sandbox.handlers.exports import export_settings
+        from prefect_iterable.sandbox.data import export_settings
 
         export_settings(project).update(json.loads(args.export_settings))
     if args.forget_cap is not None:

@@ -17,11 +17,10 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from prefect_iterable.blocks import IterableCredentials
-    from prefect_iterable.tasks._core import client_for
     from prefect_iterable.tasks.channels import list_channels
 
     credentials = IterableCredentials.from_env()
-    client = client_for(credentials)
+    client = credentials.get_client()
     client.call("ITERABLE_LIST_CHANNELS")  # warm the connection
     inside: dict[str, float] = {}
 

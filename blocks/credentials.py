@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from typing import Any, ClassVar, Literal
+import threading
+import weakref
+from typing import Any, ClassVar, Literal, cast
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, HttpUrl, SecretStr, ValidationError
 
 from prefect_iterable.api import AsyncClient, Client, IterableSettings
 from prefect_iterable.api.catalog import Action
@@ -15,6 +18,15 @@ from prefect_iterable.api.errors import IterableError
 __all__ = ["IterableCredentials", "MissingPermission"]
 
 Permission = Literal["read", "write", "send", "delete"]
+
+# The shared clients, one per block identity (``cache_key``): every task and flow of a process
+# using the same credentials shares one connection pool. An httpx async client belongs to the
+# event loop it was first used on, so async clients are kept per loop.
+_clients: dict[tuple[Any, ...], Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncClient]
+] = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
 
 
 class MissingPermission(IterableError, PermissionError):
@@ -42,8 +54,8 @@ class IterableCredentials(CredentialsBlock):
 
     _block_type_name: ClassVar[str] = "Iterable Credentials"
     _block_type_slug: ClassVar[str] = "iterable-credentials"
-    _logo_url: ClassVar[str | None] = None
-    _documentation_url: ClassVar[str] = (
+    _logo_url: ClassVar[HttpUrl | None] = None
+    _documentation_url: ClassVar[HttpUrl | None] = HttpUrl(
         "https://github.com/prefect-iterable/prefect-iterable#credentials"
     )
 
@@ -66,7 +78,7 @@ class IterableCredentials(CredentialsBlock):
         default=30.0, gt=0, description="Seconds to wait for Iterable to answer a request."
     )
     permissions: list[Permission] = Field(
-        default_factory=lambda: ["read", "write"],
+        default_factory=lambda: list[Permission](["read", "write"]),
         description="What tasks using this block may do: read, write, send (messages and "
         "proofs), delete (deletes and GDPR forget).",
     )
@@ -99,7 +111,7 @@ class IterableCredentials(CredentialsBlock):
         ``ITERABLE_PERMISSIONS`` (comma-separated) widens the default read and write.
         """
         try:
-            settings = IterableSettings()  # type: ignore[call-arg]
+            settings = IterableSettings()
         except ValidationError:
             raise ValueError(
                 "no Iterable credentials: pass an IterableCredentials block, or set "
@@ -121,7 +133,10 @@ class IterableCredentials(CredentialsBlock):
         Flows take a block *name* rather than the block, so that deployment and UI runs store a
         name, never a key.
         """
-        return cls.load(name) if name else cls.from_env()
+        if not name:
+            return cls.from_env()
+        # Block.load is sync-compatible: called from sync code, it returns the block itself.
+        return cast("IterableCredentials", cls.load(name))
 
     def client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -139,12 +154,45 @@ class IterableCredentials(CredentialsBlock):
         return options
 
     def get_client(self, **overrides: Any) -> Client:
-        """A new synchronous ``prefect_iterable.api.Client``; close it (or use ``with``) when done."""
-        return Client(self.api_key, **(self.client_options() | overrides))
+        """The synchronous ``prefect_iterable.api.Client`` for these credentials.
+
+        It refuses, before sending, any action whose tier the block does not grant
+        (``MissingPermission``). Without ``overrides`` it is the process's shared client for this
+        block (thread-safe, one connection pool; do not close it, a closed one is replaced). With
+        ``overrides`` (``retry=``, ``timeout=``, …) it is a new client of yours: close it, or use
+        ``with``.
+        """
+        if overrides:
+            return Client(self.api_key, **self._client_options(overrides))
+        key = self.cache_key()
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None or client.is_closed:
+                client = _clients[key] = Client(self.api_key, **self._client_options({}))
+            return client
 
     def get_async_client(self, **overrides: Any) -> AsyncClient:
-        """A new ``prefect_iterable.api.AsyncClient``; ``await client.aclose()`` (or ``async with``)."""
-        return AsyncClient(self.api_key, **(self.client_options() | overrides))
+        """The ``prefect_iterable.api.AsyncClient`` twin of ``get_client``.
+
+        Without ``overrides``, shared per block and per running event loop (an async client
+        cannot move between loops); with them, a new client to ``await client.aclose()``.
+        """
+        if overrides:
+            return AsyncClient(self.api_key, **self._client_options(overrides))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return AsyncClient(self.api_key, **self._client_options({}))
+        key = self.cache_key()
+        with _clients_lock:
+            clients = _async_clients.setdefault(loop, {})
+            client = clients.get(key)
+            if client is None or client.is_closed:
+                client = clients[key] = AsyncClient(self.api_key, **self._client_options({}))
+            return client
+
+    def _client_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        return self.client_options() | {"authorize": self.check_permission} | overrides
 
     def check_permission(self, action: Action, values: dict[str, Any] | None = None) -> None:
         """Refuse, before any request, a call whose tier this block does not grant.
@@ -164,4 +212,4 @@ class IterableCredentials(CredentialsBlock):
         """Identifies the connection this block describes, without holding the key itself."""
         digest = hashlib.sha256(self.api_key.get_secret_value().encode()).hexdigest()
         options = sorted((k, repr(v)) for k, v in self.client_options().items() if k != "limiter")
-        return (digest, *options, self.rate_limit_mode)
+        return (digest, *options, self.rate_limit_mode, tuple(sorted(self.permissions)))

@@ -16,10 +16,13 @@ rules live in one place:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import tempfile
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +59,16 @@ def load_filesystem_block(slug: str) -> Any:
         raise ValueError(f"could not load the filesystem block {slug!r}: {exc}") from None
 
 
+def local_block_path(block: Any, path: str) -> Path:
+    """``path`` inside a ``LocalFileSystem`` block's base path (the current directory without
+    one), refused if it leads outside it; from the block's public ``basepath`` alone."""
+    base = Path(block.basepath).expanduser().resolve() if block.basepath else Path.cwd()
+    resolved = (base / Path(path).expanduser()).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValueError(f"{path!r} is outside the block's base path {base}")
+    return resolved
+
+
 # ---- storage locations ---------------------------------------------------------------------
 
 
@@ -63,9 +76,13 @@ class Storage:
     """A directory the user chose: a local path, or a saved Prefect filesystem block.
 
     A local path and a ``LocalFileSystem`` block are local directories, so ``append`` adds lines to
-    an existing file. A ``RemoteFileSystem`` (fsspec: s3://, gcs://, memory://…) has no append;
-    ``append`` rewrites the whole file, which the caller must only do to a file it owns.
+    an existing file. A ``RemoteFileSystem`` (fsspec: s3://, gcs://, memory://…) has no append:
+    each ``append`` writes one new immutable object under ``NAME.parts/``, named to sort in write
+    order, and ``read_bytes``/``list`` see the file and its parts as one. Each append uploads only
+    its own bytes, and a later process's parts sort after, never replacing, an earlier one's.
     """
+
+    PARTS = ".parts"
 
     def __init__(self, location: str) -> None:
         location = location.strip()
@@ -74,11 +91,11 @@ class Storage:
         self.location = location
         self._fs: Any = None  # an fsspec filesystem for a RemoteFileSystem block
         self._base: str = ""
-        self._buffers: dict[str, bytes] = {}
+        self._seq = itertools.count()
         if BLOCK_SLUG.match(location):
             block = load_filesystem_block(location)
             if location.startswith("local-file-system/"):
-                self.root: Path | None = Path(block._resolve_path(""))  # noqa: SLF001
+                self.root: Path | None = local_block_path(block, "")
             else:
                 self.root = None
                 self._fs = block.filesystem
@@ -107,13 +124,21 @@ class Storage:
         """Names (not paths) of files matching a glob ``pattern``, sorted."""
         if self.root is not None:
             return sorted(p.name for p in self.root.glob(pattern) if p.is_file())
-        found = self._fs.glob(f"{self._base}/{pattern}")
-        return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in found)
+        parts = self._fs.glob(f"{self._base}/{pattern}{self.PARTS}")
+        found = [*self._fs.glob(f"{self._base}/{pattern}"), *parts]
+        names = {str(p).rstrip("/").rsplit("/", 1)[-1] for p in found}
+        return sorted({n.removesuffix(self.PARTS) for n in names})
 
     def read_bytes(self, name: str) -> bytes:
         if self.root is not None:
             return (self.root / name).read_bytes()
-        return bytes(self._fs.cat_file(f"{self._base}/{name}"))
+        path = f"{self._base}/{name}"
+        whole = bytes(self._fs.cat_file(path)) if self._fs.isfile(path) else b""
+        parts = sorted(self._fs.glob(f"{path}{self.PARTS}/*"))
+        if not parts and not whole and not self._fs.exists(path):
+            raise FileNotFoundError(path)
+        contents = self._fs.cat(parts) if parts else {}
+        return whole + b"".join(bytes(contents[p]) for p in parts)
 
     def append(self, name: str, data: bytes) -> None:
         """Add ``data`` at the end of ``name`` (creating it), durably."""
@@ -123,9 +148,10 @@ class Storage:
                 out.flush()
                 os.fsync(out.fileno())
             return
-        whole = self._buffers.get(name, b"") + data
-        self._fs.pipe_file(f"{self._base}/{name}", whole)
-        self._buffers[name] = whole
+        # Wall-clock nanoseconds order the parts across processes, the counter within one; the
+        # random tail keeps two writers from ever sharing a name.
+        part = f"{time.time_ns():020d}-{next(self._seq):08d}-{uuid.uuid4().hex[:8]}"
+        self._fs.pipe_file(f"{self._base}/{name}{self.PARTS}/{part}", data)
 
 
 # ---- input files ---------------------------------------------------------------------------
@@ -146,7 +172,7 @@ def open_source(path: str, block: str | None = None) -> tuple[IO[bytes], int, st
             )
         fs_block = load_filesystem_block(block)
         if block.startswith("local-file-system/"):
-            local = Path(fs_block._resolve_path(path))  # noqa: SLF001
+            local = local_block_path(fs_block, path)
         else:
             url = f"{str(fs_block.basepath).rstrip('/')}/{path.lstrip('/')}"
             fs = fs_block.filesystem

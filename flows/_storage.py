@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from prefect_iterable.api.files import RecordCounter
+
 __all__ = ["ArchiveStore", "FileDigest", "RecordCounter", "load_storage_block"]
 
 CHUNK_BYTES = 1 << 20
@@ -48,43 +50,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
-
-
-class RecordCounter:
-    """Counts the records of a CSV (header excluded) or NDJSON stream fed in chunks.
-
-    CSV records end at a newline outside double quotes (RFC 4180: a quoted field may hold
-    newlines, and ``""`` inside quotes toggles twice, so it needs no special case).
-    """
-
-    def __init__(self, kind: Literal["csv", "json"]) -> None:
-        self.kind = kind
-        self._newlines = 0
-        self._in_quotes = False
-        self._size = 0
-        self._last = b""
-
-    def feed(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._size += len(chunk)
-        self._last = chunk[-1:]
-        if self.kind == "json" or (not self._in_quotes and b'"' not in chunk):
-            self._newlines += chunk.count(b"\n")
-            return
-        parts = chunk.split(b'"')
-        for index, part in enumerate(parts):
-            if index:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
-                self._newlines += part.count(b"\n")
-
-    @property
-    def records(self) -> int:
-        if not self._size:
-            return 0
-        lines = self._newlines + (0 if self._last == b"\n" else 1)
-        return max(0, lines - 1) if self.kind == "csv" else lines
 
 
 @dataclass(frozen=True)

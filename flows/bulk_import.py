@@ -80,7 +80,6 @@ from pydantic import BaseModel, Field
 
 from prefect_iterable.api import RawJson
 from prefect_iterable.api._requests import json_problem
-from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.errors import BadRequest, IterableError
 from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
@@ -91,7 +90,6 @@ from prefect_iterable.flows._files import (
     iter_lines,
     open_source,
 )
-from prefect_iterable.tasks._core import client_for
 
 __all__ = ["BulkImportResult", "BulkImportStopped", "bulk_import", "event_id"]
 
@@ -703,7 +701,7 @@ class Sender:
     """
 
     def __init__(self, credentials: IterableCredentials, kind: str, create_new_fields: bool | None):
-        self.client = client_for(credentials)
+        self.client = credentials.get_client()
         self.kind = kind
         self.action = ACTIONS[kind]
         self.create_new_fields = create_new_fields
@@ -1125,9 +1123,7 @@ def bulk_import(
             committed is in the checkpoint, and a new run continues from there.
     """
     logger = get_run_logger()
-    action = get_action(ACTIONS[kind])
     credentials = IterableCredentials.load_or_env(credentials_block)
-    credentials.check_permission(action)
     handle, size, where = open_source(source, source_block)
     try:
         fmt = _detect_format(handle, where, format)
@@ -1200,7 +1196,7 @@ def bulk_import(
     result = BulkImportResult(
         kind=kind,
         source=where,
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         done=checkpoint.done,
         rejected=checkpoint.rejected,
         to_do=to_do,

@@ -29,6 +29,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow  # noqa: E402
 
+from prefect_iterable.api.models.lists import Subscriber  # noqa: E402
 from prefect_iterable.blocks import IterableCredentials  # noqa: E402
 from prefect_iterable.sandbox import DEMO_API_KEY, SandboxServer  # noqa: E402
 from prefect_iterable.tasks.lists import create_list, subscribe_to_list  # noqa: E402
@@ -65,11 +66,11 @@ def _write_users(path: Path, count: int, seed: int = 7) -> None:
 @flow(name="demo-seed-audience")
 def seed_audience(size: int, credentials_block: str) -> int:
     """Create the demo audience list and the reviewer's profile; return the list id."""
-    credentials = IterableCredentials.load(credentials_block)
+    credentials = IterableCredentials.load_or_env(credentials_block)
     audience = create_list(name=f"Demo audience {datetime.now():%H%M%S}", credentials=credentials)
     subscribe_to_list(
         list_id=audience.list_id,
-        subscribers=[{"email": f"user{n:06d}@example.com"} for n in range(size)],
+        subscribers=[Subscriber(email=f"user{n:06d}@example.com") for n in range(size)],
         credentials=credentials,
     )
     # Iterable sends proofs only to known users: the reviewer gets a profile first.

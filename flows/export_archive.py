@@ -41,7 +41,6 @@ windows starting on the same day never collide.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import csv
 import hashlib
@@ -61,10 +60,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
+from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import wait as wait_for_futures
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.errors import (
     BadRequest,
     IterableError,
@@ -75,7 +75,6 @@ from prefect_iterable.api.errors import (
 from prefect_iterable.api.models.exports import ExportJobFiles, ExportJobs
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows._storage import ArchiveStore, RecordCounter
-from prefect_iterable.tasks._core import client_for
 from prefect_iterable.tasks.exports import DATA_TYPE_NAMES
 
 __all__ = [
@@ -369,7 +368,7 @@ class _Run:
         active_name: str,
     ) -> None:
         self.credentials = credentials
-        self.client = client_for(credentials)
+        self.client = credentials.get_client()
         self.http = httpx.Client(timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True)
         self.store = store
         self.manifest = manifest
@@ -831,7 +830,7 @@ def _cancel_on_exit(flow: Any, flow_run: Any, state: Any) -> None:
             return
         block = params.get("credentials_block")
         credentials = IterableCredentials.load_or_env(block)
-        _cancel_jobs(client_for(credentials), jobs, logger)
+        _cancel_jobs(credentials.get_client(), jobs, logger)
         store.remove(name)
     except Exception as exc:  # a hook must not raise
         logger.error("could not cancel the export jobs of flow run %s: %s", flow_run.id, exc)
@@ -848,7 +847,8 @@ def _check_prefix(prefix: str) -> str:
 @flow(
     name="export-archive",
     log_prints=False,
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    # Prefect's flow() types its task runner invariantly in the future type (Prefect 3.4).
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
     on_cancellation=[_cancel_on_exit],
     on_crashed=[_cancel_on_exit],
 )
@@ -972,17 +972,6 @@ def export_archive(
     else:
         chosen = mode
     credentials = IterableCredentials.load_or_env(credentials_block)
-    needed = (
-        [SYNC_ACTION[output_format]]
-        if chosen == "sync"
-        else [
-            "ITERABLE_START_EXPORT",
-            "ITERABLE_LIST_EXPORT_FILES",
-            "ITERABLE_CANCEL_EXPORT",
-        ]
-    )
-    for action in needed:
-        credentials.check_permission(get_action(action))
     store = ArchiveStore.open(storage_block, storage_path)
     run_folder = f"{prefix}/_runs/{window.tag}" if prefix else f"_runs/{window.tag}"
     manifest_name = f"{run_folder}/manifest.json"
@@ -1010,53 +999,51 @@ def export_archive(
 
     outcomes: dict[str, list[_Outcome]] = {d: [] for d in data_types}
     queue: deque[tuple[str, Window, int]] = deque((d, window, 0) for d in data_types)
-    running: dict[concurrent.futures.Future[Any], Any] = {}
+    running: list[PrefectFuture[_Outcome]] = []
     try:
         while queue or running:
             while queue and len(running) < max_concurrent_jobs:
                 data_type, part, depth = queue.popleft()
-                future = archive_window.submit(run, data_type, part, depth, chosen)
-                running[future.wrapped_future] = future
-            done, _ = concurrent.futures.wait(
-                list(running), return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for wrapped in done:
-                outcome: _Outcome = running.pop(wrapped).result()
-                key = _unit_key(outcome.data_type, output_format, outcome.window)
-                if outcome.split:
-                    halves = outcome.window.halves()
-                    assert halves is not None
-                    queue.extend((outcome.data_type, h, outcome.depth + 1) for h in halves)
-                    manifest.set_unit(
-                        key,
-                        {
-                            "data_type": outcome.data_type,
-                            "start": outcome.window.start.isoformat(),
-                            "end": outcome.window.end.isoformat(),
-                            "status": "split",
-                            "halves": [[h.start.isoformat(), h.end.isoformat()] for h in halves],
-                        },
-                    )
-                else:
-                    manifest.set_unit(
-                        key,
-                        {
-                            "data_type": outcome.data_type,
-                            "start": outcome.window.start.isoformat(),
-                            "end": outcome.window.end.isoformat(),
-                            "status": "complete",
-                            "files": [f["file"] for f in outcome.files],
-                            "job_ids": sorted({f["job_id"] for f in outcome.files if f["job_id"]}),
-                        },
-                    )
-                outcomes[outcome.data_type].append(outcome)
+                running.append(archive_window.submit(run, data_type, part, depth, chosen))
+            # One finished unit at a time (Prefect's public as_completed), then refill the slots.
+            finished = next(as_completed(list(running)))
+            running.remove(finished)
+            outcome = finished.result()
+            key = _unit_key(outcome.data_type, output_format, outcome.window)
+            if outcome.split:
+                halves = outcome.window.halves()
+                assert halves is not None
+                queue.extend((outcome.data_type, h, outcome.depth + 1) for h in halves)
+                manifest.set_unit(
+                    key,
+                    {
+                        "data_type": outcome.data_type,
+                        "start": outcome.window.start.isoformat(),
+                        "end": outcome.window.end.isoformat(),
+                        "status": "split",
+                        "halves": [[h.start.isoformat(), h.end.isoformat()] for h in halves],
+                    },
+                )
+            else:
+                manifest.set_unit(
+                    key,
+                    {
+                        "data_type": outcome.data_type,
+                        "start": outcome.window.start.isoformat(),
+                        "end": outcome.window.end.isoformat(),
+                        "status": "complete",
+                        "files": [f["file"] for f in outcome.files],
+                        "job_ids": sorted({f["job_id"] for f in outcome.files if f["job_id"]}),
+                    },
+                )
+            outcomes[outcome.data_type].append(outcome)
     except BaseException:
         cancelled = run.cancel_all(logger)
         if cancelled:
             logger.error("the run failed; cancelled export jobs %s", cancelled)
-        for wrapped in concurrent.futures.wait(list(running), timeout=60).done:
+        for settled in wait_for_futures(running, timeout=60).done:
             with contextlib.suppress(BaseException):
-                running[wrapped].result()
+                settled.result()
         with contextlib.suppress(Exception):
             manifest.write()
         raise
@@ -1140,17 +1127,17 @@ def export_archive(
 
     per_type: list[DataTypeArchive] = []
     for data_type in data_types:
-        done = [o for o in outcomes[data_type] if not o.split]
-        type_files = [f for o in done for f in o.files]
+        whole = [o for o in outcomes[data_type] if not o.split]
+        type_files = [f for o in whole for f in o.files]
         summary = DataTypeArchive(
             data_type=data_type,
             files=len(type_files),
             bytes=sum(f["bytes"] for f in type_files),
             rows=sum(f["rows"] for f in type_files),
-            downloaded=sum(o.downloaded for o in done),
-            skipped=sum(o.skipped for o in done),
+            downloaded=sum(o.downloaded for o in whole),
+            skipped=sum(o.skipped for o in whole),
             jobs_started=sum(o.jobs_started for o in outcomes[data_type]),
-            windows=len(done),
+            windows=len(whole),
         )
         per_type.append(summary)
         emit_event(

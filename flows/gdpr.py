@@ -26,7 +26,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
-from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.errors import (
     ApiError,
     AuthenticationError,
@@ -36,9 +35,8 @@ from prefect_iterable.api.errors import (
     PermissionDenied,
     RateLimited,
 )
-from prefect_iterable.blocks import IterableCredentials
+from prefect_iterable.blocks import IterableCredentials, MissingPermission
 from prefect_iterable.flows._files import Storage, dumps_compact
-from prefect_iterable.tasks._core import client_for
 
 __all__ = ["GdprForgetResult", "Identifier", "gdpr_forget", "load_identifiers"]
 
@@ -294,7 +292,7 @@ def forget_batch(
     wait for (the daily cap) stops the batch cleanly: nothing after it is attempted.
     """
     logger = get_run_logger()
-    client = client_for(credentials)
+    client = credentials.get_client()
     outcome = BatchOutcome()
     for index, item in enumerate(items):
         try:
@@ -307,7 +305,7 @@ def forget_batch(
             )
             logger.warning("batch %s stopped by Iterable's limit: %s", batch_number, exc.code)
             return outcome
-        except (AuthenticationError, PermissionDenied):
+        except (AuthenticationError, PermissionDenied, MissingPermission):
             raise  # every further request would fail the same way
         except ForgottenUserError:
             audit.record([item], "forgotten")  # already forgotten: the goal is met
@@ -344,7 +342,7 @@ def forgotten_user_id_hashes(credentials: IterableCredentials) -> set[str] | Non
     Only userID-based and hybrid projects can list them; an email-based project answers 400.
     """
     try:
-        answer = client_for(credentials).call(LIST_FORGOTTEN_USER_IDS)
+        answer = credentials.get_client().call(LIST_FORGOTTEN_USER_IDS)
     except BadRequest as exc:
         get_run_logger().warning(
             "cannot verify: this project does not list forgotten userIds (%s)", exc.code
@@ -480,7 +478,6 @@ def gdpr_forget(
     logger = get_run_logger()
     items = load_identifiers(identifiers, identifiers_file, identifier_type, identifiers_column)
     credentials = IterableCredentials.load_or_env(credentials_block)
-    credentials.check_permission(get_action(FORGET))
     storage = Storage(audit_storage)
     run_id = _flow_run_id()
     audit = AuditLog(storage, run_id)

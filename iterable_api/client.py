@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Literal
 
 import httpx
@@ -56,6 +56,11 @@ Region = Literal["us", "eu"]
 # algorithm the body can wait for the server's delayed ACK (up to 40 ms a request).
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 _JSON_BODY = {"Content-Type": "application/json"}
+
+
+def _query(wire: WireRequest) -> tuple[tuple[str, str], ...] | None:
+    # A tuple: httpx's parameter type takes a sequence of pairs, not our list of str pairs.
+    return tuple(wire.query) if wire.query else None
 
 
 def _key_hash(secret: str) -> str:
@@ -119,7 +124,9 @@ class _ClientBase:
         project_id: str | None = None,
         organization_id: str | None = None,
         rate_limit_scale: float = 1.0,
+        authorize: Callable[[Action, dict[str, Any]], None] | None = None,
     ) -> None:
+        self._authorize = authorize
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not self._api_key.get_secret_value():
             raise ValueError("an Iterable API key is required")
@@ -148,12 +155,13 @@ class _ClientBase:
             "User-Agent": f"prefect-iterable/{__version__}",
         }
 
-    @staticmethod
     def _prepare(
-        action: str | Action, params: dict[str, Any] | None, kwargs: dict[str, Any]
+        self, action: str | Action, params: dict[str, Any] | None, kwargs: dict[str, Any]
     ) -> tuple[WireRequest, Effect]:
         act = get_action(action)
         values = {**(params or {}), **kwargs}
+        if self._authorize is not None:
+            self._authorize(act, values)
         # A pre-encoded value's items are opaque: its stand-in tells whether a resend is safe.
         shapes = {k: v.stand_in() if isinstance(v, RawJson) else v for k, v in values.items()}
         return build_request(act, values), act.effect_for(shapes)
@@ -172,12 +180,12 @@ class _ClientBase:
         """
         parts = wire.content_parts()
         if parts is None:
-            return client.build_request(wire.method, wire.path, params=wire.query or None), []
+            return client.build_request(wire.method, wire.path, params=_query(wire)), []
         if len(parts) == 1:
             request = client.build_request(
                 wire.method,
                 wire.path,
-                params=wire.query or None,
+                params=_query(wire),
                 content=parts[0],
                 headers=_JSON_BODY,
             )
@@ -186,7 +194,7 @@ class _ClientBase:
         request = client.build_request(
             wire.method,
             wire.path,
-            params=wire.query or None,
+            params=_query(wire),
             content=parts,
             headers={**_JSON_BODY, "Content-Length": length},
         )
@@ -259,24 +267,52 @@ class StreamedBody:
                 action=self._wire.action.id,
             ) from None
 
+    def iter_text(self) -> Iterator[str]:
+        """The body as text, decoded incrementally (a character split across chunks is whole)."""
+        try:
+            yield from self.response.iter_text()
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
+                f"{type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+
     def iter_lines(self) -> Iterator[str]:
-        buffer = b""
-        for chunk in self.iter_bytes():
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line.decode().rstrip("\r")
-        if buffer:
-            yield buffer.decode().rstrip("\r")
+        """Each line, without its line ending."""
+        for line in _lines(self.iter_text()):
+            yield line.rstrip("\r\n")
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Each record: a JSON object per NDJSON line, or a dict per CSV row."""
+        """Each record: a JSON object per NDJSON line, or a dict per CSV row.
+
+        CSV goes through the ``csv`` module over the text, so a quoted field may hold newlines.
+        """
         if self._wire.action.response is ResponseKind.CSV_STREAM:
-            yield from csv.DictReader(self.iter_lines())
+            yield from csv.DictReader(_lines(self.iter_text()))
             return
         for line in self.iter_lines():
             if line.strip():
                 yield json.loads(line)
+
+
+def _lines(texts: Iterable[str]) -> Iterator[str]:
+    """Lines of streamed text, each with its ending, split at ``\\n`` only.
+
+    Not httpx's ``iter_lines``: it also splits at ``\\r``, U+2028 and the other ``splitlines``
+    separators, which a CSV field or an NDJSON string may hold; and ``csv`` needs the endings
+    to tell a newline inside quotes from the end of a record.
+    """
+    rest = ""
+    for text in texts:
+        rest += text
+        if "\n" not in text:
+            continue
+        *whole, rest = rest.split("\n")
+        for line in whole:
+            yield line + "\n"
+    if rest:
+        yield rest
 
 
 class AsyncStreamedBody:
@@ -299,14 +335,24 @@ class AsyncStreamedBody:
             ) from None
 
     async def aiter_lines(self) -> AsyncIterator[str]:
-        buffer = b""
-        async for chunk in self.aiter_bytes():
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line.decode().rstrip("\r")
-        if buffer:
-            yield buffer.decode().rstrip("\r")
+        """Each line, without its line ending; see ``StreamedBody.iter_lines``."""
+        rest = ""
+        try:
+            async for text in self.response.aiter_text():
+                rest += text
+                if "\n" not in text:
+                    continue
+                *whole, rest = rest.split("\n")
+                for line in whole:
+                    yield line.rstrip("\r")
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
+                f"{type(exc).__name__}",
+                action=self._wire.action.id,
+            ) from None
+        if rest:
+            yield rest.rstrip("\r")
 
 
 class Client(_ClientBase):
@@ -321,6 +367,8 @@ class Client(_ClientBase):
         limiter: the throttle; by default the process-wide token buckets.
         project_id, organization_id: scope keys for limits shared by several API keys.
         rate_limit_scale: multiplies documented rates, for a sandbox that runs its limits faster.
+        authorize: called with the action and its Python-named values before anything is sent;
+            raises to refuse the call (the credentials block's permissions).
         transport: an ``httpx`` transport, for tests.
 
     Examples:
@@ -351,6 +399,10 @@ class Client(_ClientBase):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
 
     def close(self) -> None:
         self._http.close()
@@ -463,6 +515,10 @@ class AsyncClient(_ClientBase):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         await self._http.aclose()

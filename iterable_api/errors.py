@@ -490,7 +490,8 @@ def error_from_response(
     if isinstance(body, dict) and ("code" in body or "msg" in body):
         code = body.get("code") if isinstance(body.get("code"), str) else None
         msg = str(body.get("msg") or "")
-        params = body.get("params") if isinstance(body.get("params"), dict) else {}
+        given = body.get("params")
+        params = given if isinstance(given, dict) else {}
     elif isinstance(body, dict) and ("error" in body or "message" in body):
         # ErrorHttpResponse {error, message, code, data}, used by a few endpoints.
         msg = str(body.get("message") or body.get("error") or "")

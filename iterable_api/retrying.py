@@ -8,7 +8,11 @@ The decision is keyed by the action's side-effect class (see ``Effect``):
 * 5xx, timeouts, dropped connections: retried with capped, jittered exponential backoff for reads
   and repeatable writes. For a send they are ambiguous, so the client raises ``OutcomeUnknown``
   instead and this module never sees them.
-* Every other 4xx is final: sending the same bad request again cannot succeed.
+* Every other 4xx is final: sending the same bad request again cannot succeed; so is a daily cap.
+
+Attempts are bounded by count and by ``max_elapsed`` from the first attempt. This is the only retry
+layer: the Prefect tasks built on the client do not retry on top of it (a task retry would repeat
+every attempt, and wait out in seconds a limit Iterable set in hours).
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import tenacity
+from typing import TypeVar
 
 from prefect_iterable.api.errors import (
     DailyCapReached,
@@ -40,7 +42,8 @@ class RetryPolicy:
 
     Args:
         attempts: total attempts per request, the first included.
-        max_elapsed: give up once this many seconds have passed since the first attempt.
+        max_elapsed: give up once this many seconds have passed since the first attempt; a wait
+            that would end later is not started.
         backoff_base: the first backoff, in seconds; it doubles per attempt.
         backoff_cap: the largest single backoff, in seconds.
         max_server_wait: a 429 that asks for a longer wait than this is raised, not waited out.
@@ -64,38 +67,48 @@ class RetryPolicy:
         return self.backoff(attempt)
 
     def run(self, attempt: Callable[[], T]) -> T:
-        """Call ``attempt`` until it succeeds or this policy gives up.
+        """Call ``attempt`` until it succeeds or this policy gives up; raise its last error.
 
-        The first try runs bare: most calls succeed at once, and only a failure pays for
-        tenacity's bookkeeping, which takes over from the second attempt.
+        This is the one retry loop of the library: Prefect tasks add no retries of their own.
         """
-        try:
-            return attempt()
-        except Exception as error:
-            if self.attempts <= 1 or not is_retryable(error, self):
-                raise
-            time.sleep(self.wait_for(error, 1))
-        return self._retrying(tenacity.Retrying)(attempt)
+        started = time.monotonic()
+        number = 1
+        while True:
+            try:
+                return attempt()
+            except Exception as error:
+                wait = self.next_wait(error, number, started)
+                if wait is None:
+                    raise
+            time.sleep(wait)
+            number += 1
 
     async def arun(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """The asyncio twin of ``run``."""
-        try:
-            return await attempt()
-        except Exception as error:
-            if self.attempts <= 1 or not is_retryable(error, self):
-                raise
-            await asyncio.sleep(self.wait_for(error, 1))
-        return await self._retrying(tenacity.AsyncRetrying)(attempt)
+        started = time.monotonic()
+        number = 1
+        while True:
+            try:
+                return await attempt()
+            except Exception as error:
+                wait = self.next_wait(error, number, started)
+                if wait is None:
+                    raise
+            await asyncio.sleep(wait)
+            number += 1
 
-    def _retrying(self, cls: type[Any]) -> Any:
-        """A tenacity controller for the attempts after the first."""
-        return cls(
-            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, self)),
-            wait=lambda state: self.wait_for(state.outcome.exception(), state.attempt_number + 1),
-            stop=tenacity.stop_after_attempt(self.attempts - 1)
-            | tenacity.stop_after_delay(self.max_elapsed),
-            reraise=True,
-        )
+    def next_wait(self, error: BaseException, number: int, started: float) -> float | None:
+        """The wait before attempt ``number + 1`` after ``error``, or ``None`` to give up.
+
+        ``started`` is the ``time.monotonic()`` of the first attempt: a wait that would end past
+        ``max_elapsed`` from it gives up now rather than sleeping first.
+        """
+        if number >= self.attempts or not is_retryable(error, self):
+            return None
+        wait = self.wait_for(error, number)
+        if time.monotonic() - started + wait > self.max_elapsed:
+            return None
+        return wait
 
 
 def is_retryable(error: BaseException, policy: RetryPolicy) -> bool:

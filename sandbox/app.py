@@ -28,6 +28,10 @@ from prefect_iterable.sandbox.state import Fault, Project, SandboxState
 
 DEMO_API_KEY = "sandbox-demo-key"
 
+# The log's name for an export file download (a pre-signed URL, not an API action); faults
+# injected under this name apply to downloads.
+DOWNLOAD = "EXPORT_FILE_DOWNLOAD"
+
 # users/update and users/bulkUpdate say how long to wait in their 429s (Iterable's 2026 spec).
 _RESET_HINT = {"ITERABLE_BULK_UPDATE_USERS", "ITERABLE_UPDATE_USER"}
 
@@ -133,9 +137,7 @@ class Sandbox:
             await self._control(scope, receive, send)
         elif path.startswith("/_files/") and scope["method"] == "GET":
             # Export file downloads: pre-signed URLs, no API key (as Iterable's S3 links).
-            from prefect_iterable.sandbox.handlers.exports import download
-
-            await self._send_reply(send, download(self, path.removeprefix("/_files/")))
+            await self._download(send, path.removeprefix("/_files/"))
         else:
             await self._api(scope, receive, send)
 
@@ -188,12 +190,10 @@ class Sandbox:
             entry.processed = True
         except ApiFailure as failure:
             entry.status = failure.status
-            reply: Reply | Stream = Reply(
-                _error_body(failure.code, failure.msg, failure.params), failure.status
-            )
+            refusal = Reply(_error_body(failure.code, failure.msg, failure.params), failure.status)
             if failure.status == 429 and failure.params and "retryAfter" in failure.params:
-                reply.headers["retry-after"] = str(failure.params.pop("retryAfter"))
-            await self._send_reply(send, reply)
+                refusal.headers["retry-after"] = str(failure.params.pop("retryAfter"))
+            await self._send_reply(send, refusal)
             return
         late = self.state.take_fault(action.id, after_processing=True)
         if late is not None:
@@ -203,6 +203,20 @@ class Sandbox:
         reply = result if isinstance(result, (Reply, Stream)) else Reply(result)
         entry.status = reply.status
         await self._send_reply(send, reply, cut=entry.fault == "cut")
+
+    async def _download(self, send: Any, token_path: str) -> None:
+        """Serve an export file; ``inject(DOWNLOAD, "cut")`` drops one mid-file, as a network
+        failure would (downloads are not API actions, but a fault can still reach them)."""
+        from prefect_iterable.sandbox.handlers.exports import download
+
+        reply = download(self, token_path)
+        fault = self.state.take_fault(DOWNLOAD) if isinstance(reply, Stream) else None
+        cut = fault is not None and fault.kind == "cut"
+        if cut and isinstance(reply, Stream) and isinstance(reply.chunks, Iterator):
+            # Small pieces, so the cut lands inside the file rather than after its first chunk.
+            reply = Stream(_pieces(reply.chunks, 4096), reply.media_type, reply.status)
+            self.state.log[-1].fault = "cut"
+        await self._send_reply(send, reply, cut=cut)
 
     def _route(self, method: str, path: str) -> tuple[Action | None, dict[str, str]]:
         from urllib.parse import unquote
@@ -411,10 +425,16 @@ def _json_or_text(raw: bytes) -> Any:
         return raw[:1000].decode(errors="replace")
 
 
+def _pieces(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    for chunk in chunks:
+        for at in range(0, len(chunk), size):
+            yield chunk[at : at + size]
+
+
 async def _aiter(chunks: Iterator[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
-        async for chunk in chunks:  # type: ignore[union-attr]
+        async for chunk in chunks:
             yield chunk
     else:
-        for chunk in chunks:  # type: ignore[union-attr]
+        for chunk in chunks:
             yield chunk

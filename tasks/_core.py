@@ -10,21 +10,19 @@ A task module declares each action as a typed, documented stub::
 
 The signature is the request model: ``iterable_task`` validates the arguments against it (so bad
 input fails before any request, naming the parameter), serialises them with their annotations'
-serialisers, checks the block's permissions, sends the catalog action through a shared client and
-reads the answer into the return annotation. Prefect sees the stub's own signature and docstring,
+serialisers, sends the catalog action through the block's shared client (which refuses a tier
+the block does not grant) and reads the answer into the return annotation. Prefect sees the stub's own signature and docstring,
 so the UI form and the IDE show the real parameters.
 """
 
 from __future__ import annotations
 
+import dis
 import functools
-import hashlib
 import inspect
-import threading
 import typing
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -40,19 +38,15 @@ from pydantic_core import PydanticSerializationError
 
 from prefect_iterable.api import Client
 from prefect_iterable.api._requests import json_problem, path_problem
-from prefect_iterable.api.catalog import Action, Effect, Location, ResponseKind, get_action
-from prefect_iterable.api.errors import (
-    InputValidationError,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
+from prefect_iterable.api.catalog import Action, Location, ResponseKind, get_action
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.api.files import RecordFile, RecordKind
 from prefect_iterable.api.models import BulkResult, read_result
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._exported import read_records
 from prefect_iterable.tasks._records import refused_records
 
-__all__ = ["ACTIONS", "StreamSummary", "client_for", "iterable_task", "resolve_credentials"]
+__all__ = ["ACTIONS", "StreamSummary", "iterable_task", "resolve_credentials"]
 
 
 class StreamSummary(BaseModel):
@@ -67,10 +61,8 @@ class StreamSummary(BaseModel):
 #: Every task, by its action id; filled as the task modules are imported.
 ACTIONS: dict[str, Task[..., Any]] = {}
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-_clients: dict[tuple[Any, ...], Client] = {}
-_clients_lock = threading.Lock()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def resolve_credentials(credentials: IterableCredentials | None) -> IterableCredentials:
@@ -78,25 +70,19 @@ def resolve_credentials(credentials: IterableCredentials | None) -> IterableCred
     return credentials if credentials is not None else IterableCredentials.from_env()
 
 
-def client_for(credentials: IterableCredentials) -> Client:
-    """A client for these credentials, shared by every task in this process (one pool)."""
-    key = credentials.cache_key()
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = credentials.get_client()
-        return client
+# What an empty body compiles to: a stub is its signature and docstring (or ``...``), nothing more.
+_EMPTY_BODY_OPS = {"RESUME", "NOP", "RETURN_CONST", "LOAD_CONST", "RETURN_VALUE"}
 
 
-def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Task-level retry only for failures another attempt can fix (the client already tried)."""
-    try:
-        state.result()
-    except (TransportError, ServerError, RateLimited):
-        return True
-    except Exception:
-        return False
-    return False
+def _refuse_a_body(fn: Callable[..., Any]) -> None:
+    """Refuse a stub with code in its body: the task never runs it, so it would be lost silently."""
+    for op in dis.get_instructions(fn):
+        if op.opname not in _EMPTY_BODY_OPS or (op.opname.endswith("CONST") and op.argval):
+            line = getattr(getattr(op, "positions", None), "lineno", None)  # Python 3.11+
+            raise TypeError(
+                f"{fn.__name__}: an iterable_task stub has no body (its signature is the request "
+                f"and the catalog sends it); line {line} would never run"
+            )
 
 
 # Parameters a task may take besides the action's own: where a streamed answer is written.
@@ -185,21 +171,12 @@ def _dump(checked: BaseModel, action: Action) -> dict[str, Any]:
 def _write_stream(
     client: Client, action: Action, values: dict[str, Any], destination: Any
 ) -> StreamSummary:
-    """Stream the answer into ``destination``, hashing and counting as it goes."""
-    path = Path(destination)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = lines = 0
-    with client.stream(action, values) as body, path.open("wb") as out:
+    """Stream the answer into ``destination``, hashing and counting records as it goes."""
+    kind: RecordKind = "csv" if action.response is ResponseKind.CSV_STREAM else "json"
+    with client.stream(action, values) as body, RecordFile(destination, kind) as out:
         for chunk in body.iter_bytes():
             out.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            lines += chunk.count(b"\n")
-    header = 1 if action.response is ResponseKind.CSV_STREAM and size else 0
-    return StreamSummary(
-        path=str(path), bytes=size, records=max(0, lines - header), sha256=digest.hexdigest()
-    )
+    return StreamSummary(path=str(out.path), bytes=out.size, records=out.records, sha256=out.sha256)
 
 
 def _with_refused_records(result: BulkResult, checked: BaseModel) -> BulkResult:
@@ -244,7 +221,7 @@ def iterable_task(
     one_of: tuple[str, ...] = (),
     need_one: bool = False,
     **task_options: Any,
-) -> Callable[[F], Task[..., Any]]:
+) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Turn a typed stub into the Prefect task that performs ``action_id``.
 
     Args:
@@ -253,7 +230,9 @@ def iterable_task(
         one_of: parameters of which at least one must be given (``("email", "user_id")``);
             several may be, and are all sent.
         need_one: must be true with ``one_of`` (kept so that a stub states the rule it asks).
-        task_options: further ``@task`` options; retries and caching follow the side-effect class.
+        task_options: further ``@task`` options. Tasks do not retry: the client already retried
+            what another attempt can fix, and refused what it cannot (a daily cap, a send whose
+            outcome is unknown).
 
     A streaming action (exports) takes a ``destination``: given, the answer is streamed into that
     file and the task returns a ``StreamSummary`` (path, bytes, records, SHA-256); omitted, the
@@ -263,7 +242,8 @@ def iterable_task(
 
     streams = action.response in (ResponseKind.CSV_STREAM, ResponseKind.NDJSON_STREAM)
 
-    def decorate(fn: F) -> Task[..., Any]:
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        _refuse_a_body(fn)
         model = _input_model(fn, action, one_of, need_one)
         if streams and "destination" not in inspect.signature(fn).parameters:
             raise TypeError(f"{fn.__name__}: {action.id} streams its answer; take a destination")
@@ -284,13 +264,13 @@ def iterable_task(
                 ]
                 raise InputValidationError(action.id, errors) from None
             values = _dump(checked, action)
-            credentials.check_permission(action, values)
             get_run_logger().info("%s %s", action.id, action.endpoint)
             if streams and destination is None:
-                return read_records(client_for(credentials), action, values)
+                return read_records(credentials.get_client(), action, values)
             if streams:
-                return _write_stream(client_for(credentials), action, values, destination)
-            answer = client_for(credentials).call(action, values)
+                return _write_stream(credentials.get_client(), action, values, destination)
+            # The block's client refuses a tier the block does not grant, before sending.
+            answer = credentials.get_client().call(action, values)
             # A 2xx answer never fails because of its shape: what does not fit is kept and named.
             result, notes = read_result(result_type, answer)
             for note in notes:
@@ -299,14 +279,12 @@ def iterable_task(
                 return _with_refused_records(result, checked)
             return result
 
-        repeatable = action.effect is not Effect.SEND
         options: dict[str, Any] = {
             "name": action.name.replace("_", "-"),
             "task_run_name": _run_namer(run_name) if run_name else action.name.replace("_", "-"),
             "cache_policy": NO_CACHE,
-            "retries": 2 if repeatable else 0,
-            "retry_delay_seconds": [2, 10],
-            "retry_condition_fn": _retry_transient,
+            # The client's RetryPolicy is the one retry layer (see prefect_iterable.api.retrying).
+            "retries": 0,
             "tags": ["iterable", f"iterable-{action.tier.value if action.tier else 'write'}"],
         }
         built = task(**(options | task_options))(run)
@@ -316,6 +294,7 @@ def iterable_task(
         built.one_of = one_of  # type: ignore[attr-defined]
         built.need_one = need_one  # type: ignore[attr-defined]
         ACTIONS[action.id] = built
-        return built
+        # The task takes the stub's parameters and returns its annotation (validated above).
+        return cast("Task[P, R]", built)
 
     return decorate

@@ -24,7 +24,7 @@ from prefect_iterable.api.models.campaigns import (
     RecipientTimeZone,
 )
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._core import iterable_task, resolve_credentials
 from prefect_iterable.tasks._types import (
     IanaTimeZone,
     IsoDateTime,
@@ -469,7 +469,7 @@ def _walk(
 ) -> Iterator[Campaign]:
     if not 1 <= page_size <= limit:
         raise ValueError(f"page_size must be between 1 and {limit}, got {page_size}")
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     page = 1
     while True:
         answer = CampaignsResponse.model_validate(

@@ -24,7 +24,7 @@ from prefect_iterable.api.models.catalogs import (
     CatalogList,
 )
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._core import iterable_task, resolve_credentials
 from prefect_iterable.tasks._types import CatalogName
 
 __all__ = [
@@ -422,7 +422,7 @@ def iter_catalogs(
     credentials: IterableCredentials | None = None, *, page_size: int = 100
 ) -> Iterator[str]:
     """Every catalog name of the project, page by page (always sending ``page`` and ``pageSize``)."""
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     page = 1
     while True:
         result = CatalogList.model_validate(
@@ -447,7 +447,7 @@ def iter_catalog_items(
     Stops at a short page or one without ``nextPageUrl``. Items written while the walk runs
     may be seen twice or not at all, as with any page-numbered listing.
     """
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     page = 1
     while True:
         raw = client.call(

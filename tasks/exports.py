@@ -12,7 +12,6 @@ themselves: CSV rows as dicts, JSON lines parsed, up to ``RECORDS_LIMIT`` (10,00
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +27,7 @@ from pydantic import (
 )
 
 from prefect_iterable.api.errors import TransportError, error_from_response
+from prefect_iterable.api.files import RecordFile, RecordKind
 from prefect_iterable.api.models import ApiResponse
 from prefect_iterable.api.models.exports import (
     ExportFile,
@@ -38,7 +38,6 @@ from prefect_iterable.api.models.exports import (
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import (
     StreamSummary,
-    client_for,
     iterable_task,
     resolve_credentials,
 )
@@ -449,7 +448,7 @@ def iter_export_files(
     Stops at an empty page: for a finished job that is every file; for a running one, call
     again later with ``start_after`` set to the last file seen. Each file's URL is fresh.
     """
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     while True:
         raw = client.call("ITERABLE_LIST_EXPORT_FILES", job_id=job_id, start_after=start_after)
         page = ExportJobFiles.model_validate(raw)
@@ -465,25 +464,19 @@ def download_export_file(url: str, destination: str, *, timeout: float = 60.0) -
     The URL is pre-signed (no API key is sent). An expired URL answers 403, raised as
     ``PermissionDenied``: list the job's files again for a fresh URL.
     """
-    path = Path(destination)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = lines = 0
+    kind: RecordKind = "csv" if Path(destination).suffix == ".csv" else "json"
+    out = RecordFile(destination, kind)
     try:
         with httpx.stream("GET", url, timeout=timeout) as response:
             if not response.is_success:
                 text = response.read().decode(errors="replace")
                 headers = {k.lower(): v for k, v in response.headers.items()}
                 raise error_from_response(response.status_code, headers, text)
-            with path.open("wb") as out:
+            with out:
                 for chunk in response.iter_bytes(65_536):
                     out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    lines += chunk.count(b"\n")
     except httpx.HTTPError as exc:
-        raise TransportError(f"download failed after {size} bytes: {type(exc).__name__}") from None
-    header = 1 if path.suffix == ".csv" and size else 0
-    return StreamSummary(
-        path=str(path), bytes=size, records=max(0, lines - header), sha256=digest.hexdigest()
-    )
+        raise TransportError(
+            f"download failed after {out.size} bytes: {type(exc).__name__}"
+        ) from None
+    return StreamSummary(path=str(out.path), bytes=out.size, records=out.records, sha256=out.sha256)

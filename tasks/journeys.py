@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 from prefect_iterable.api.models import ApiResponse
 from prefect_iterable.api.models.journeys import Journey, JourneysResponse
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._core import iterable_task, resolve_credentials
 from prefect_iterable.tasks._types import Email, PositiveId, UserId
 
 __all__ = ["iter_journeys", "list_journeys", "trigger_journey"]
@@ -108,7 +108,7 @@ def iter_journeys(
     """
     if not 1 <= page_size <= 50:
         raise ValueError(f"page_size must be between 1 and 50, got {page_size}")
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     page = 1
     while True:
         answer = JourneysResponse.model_validate(

@@ -20,7 +20,7 @@ from prefect_iterable.api.models.metadata import (
     MetadataValue,
 )
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._core import iterable_task, resolve_credentials
 
 __all__ = [
     "delete_metadata_table",
@@ -144,7 +144,7 @@ def iter_metadata_keys(
     except ValidationError as exc:
         errors = [("table", e["msg"]) for e in exc.errors()]
         raise InputValidationError("ITERABLE_LIST_METADATA_KEYS", errors) from None
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     marker: str | None = None
     seen: set[str] = set()
     while True:

@@ -38,7 +38,7 @@ from prefect_iterable.api.models.templates import (
     WebInAppDisplaySettings,
 )
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.tasks._core import client_for, iterable_task, resolve_credentials
+from prefect_iterable.tasks._core import iterable_task, resolve_credentials
 from prefect_iterable.tasks._types import (
     Email,
     ExportDateTime,
@@ -172,7 +172,7 @@ def iter_templates(
     except ValidationError as exc:
         errors = [(".".join(str(p) for p in e["loc"]) or "input", e["msg"]) for e in exc.errors()]
         raise InputValidationError("ITERABLE_LIST_TEMPLATES", errors) from None
-    client = client_for(resolve_credentials(credentials))
+    client = resolve_credentials(credentials).get_client()
     page = 1
     while True:
         body = TemplatesPage.model_validate(

@@ -15,7 +15,7 @@ import pytest
 from prefect_iterable.api import Client
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox import Sandbox, SandboxServer
-from prefect_iterable.sandbox.state import Project
+from prefect_iterable.sandbox.data import Project
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 

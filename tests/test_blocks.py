@@ -29,6 +29,54 @@ def test_clients_come_from_region_or_base_url():
     assert isinstance(client, AsyncClient) and client.base_url == "http://127.0.0.1:1"
 
 
+def test_get_client_is_shared_per_block_identity_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    creds = IterableCredentials(api_key="k-shared", base_url="http://127.0.0.1:1")
+    with ThreadPoolExecutor(8) as pool:
+        clients = set(pool.map(lambda _: id(creds.get_client()), range(32)))
+    assert len(clients) == 1
+    same = IterableCredentials(api_key="k-shared", base_url="http://127.0.0.1:1")
+    assert same.get_client() is creds.get_client()
+    # Another key, URL or set of permissions is another client.
+    assert IterableCredentials(
+        api_key="k-other", base_url="http://127.0.0.1:1"
+    ).get_client() is not (creds.get_client())
+    wider = IterableCredentials(
+        api_key="k-shared", base_url="http://127.0.0.1:1", permissions=["read", "write", "send"]
+    )
+    assert wider.get_client() is not creds.get_client()
+    # Options make a client of the caller's own; a closed shared client is replaced.
+    with creds.get_client(timeout=1.0) as own:
+        assert own is not creds.get_client()
+    shared = creds.get_client()
+    shared.close()
+    assert creds.get_client() is not shared and not creds.get_client().is_closed
+
+
+async def test_get_async_client_is_shared_within_an_event_loop():
+    creds = IterableCredentials(api_key="k-async", base_url="http://127.0.0.1:1")
+    client = creds.get_async_client()
+    assert isinstance(client, AsyncClient) and creds.get_async_client() is client
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_the_blocks_client_refuses_a_tier_not_granted_before_sending(
+    sandbox_server, sandbox, project, api_key, asynchronous
+):
+    creds = IterableCredentials(api_key=api_key, base_url=sandbox_server.url)  # read, write
+    with pytest.raises(MissingPermission, match="'delete' permission"):
+        if asynchronous:
+            await creds.get_async_client().call("ITERABLE_FORGET_USER", email="a@example.com")
+        else:
+            creds.get_client().call("ITERABLE_FORGET_USER", email="a@example.com")
+    with pytest.raises(MissingPermission, match="'send' permission"):
+        with creds.get_client().stream("ITERABLE_SEND_CAMPAIGN", campaign_id=1):
+            pass
+    assert sandbox.state.requests(project_id=project.id) == []
+    assert creds.get_client().call("ITERABLE_LIST_CHANNELS")["channels"]
+
+
 def test_default_permissions_read_and_write_only():
     creds = IterableCredentials(api_key="k")
     creds.check_permission(get_action("list_campaigns"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 from prefect_iterable import api as iterable_api
 from prefect_iterable import tasks
 from prefect_iterable.api.catalog import ACTIONS
@@ -45,3 +47,18 @@ def test_docstring_args_name_every_parameter():
 
 def test_docs_actions_md_is_generated_from_the_catalog():
     assert OUTPUT.read_text() == render(), "run: python -m prefect_iterable.tasks.reference"
+
+
+def test_a_stub_with_a_body_is_refused_at_import():
+    from prefect_iterable.tasks._core import iterable_task
+
+    before = dict(tasks.ACTIONS)
+    with pytest.raises(TypeError, match="list_channels: an iterable_task stub has no body"):
+
+        @iterable_task("ITERABLE_LIST_CHANNELS")
+        def list_channels(*, credentials: object = None) -> dict:
+            """List the channels."""
+            channels = {"channels": []}
+            return channels
+
+    assert tasks.ACTIONS == before

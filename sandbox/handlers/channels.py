@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect_iterable.sandbox.handlers._base import Call, handles
 
-CHANNELS = [
+CHANNELS: list[dict[str, Any]] = [
     {"id": 1, "name": "Marketing email", "channelType": "Marketing", "messageMedium": "Email"},
     {
         "id": 2,
@@ -18,7 +18,7 @@ CHANNELS = [
     {"id": 4, "name": "SMS", "channelType": "Marketing", "messageMedium": "SMS"},
 ]
 
-MESSAGE_TYPES = [
+MESSAGE_TYPES: list[dict[str, Any]] = [
     {"id": 11, "name": "Newsletter", "channelId": 1, "subscriptionPolicy": "OptOut"},
     {"id": 12, "name": "Receipts", "channelId": 2, "subscriptionPolicy": "OptOut"},
     {"id": 13, "name": "Push alerts", "channelId": 3, "subscriptionPolicy": "OptIn"},

@@ -113,7 +113,7 @@ def _create(project: Project, name: str, body: dict[str, Any]) -> dict[str, Any]
         raise bad_params(f"A snippet named {name!r} already exists")
     now = _now_iso()
     author = body.get("createdByUserId") or PROJECT_CREATOR
-    snippet = {
+    snippet: dict[str, Any] = {
         "id": project.next_id(),
         "projectId": project.id,
         "name": name,

@@ -10,9 +10,8 @@ import pytest
 from prefect_iterable.api import Client, NoLimiter
 from prefect_iterable.api._requests import RawJson, build_request
 from prefect_iterable.api.catalog import Effect, get_action
-from prefect_iterable.api.client import _ClientBase
 from prefect_iterable.api.errors import InputValidationError
-from prefect_iterable.sandbox.handlers._shared import users
+from prefect_iterable.sandbox.data import users
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"
@@ -85,8 +84,8 @@ def test_the_repr_never_shows_the_data():
 def test_events_that_all_carry_an_id_may_be_resent():
     events = RawJson(b'[{"email":"a@example.com","eventName":"e","id":"1"}]')
     with_ids = RawJson(events.data, every_item_has={"id"})
-    assert _ClientBase._prepare(BULK_EVENTS, {"events": events}, {})[1] is Effect.SEND
-    assert _ClientBase._prepare(BULK_EVENTS, {"events": with_ids}, {})[1] is Effect.WRITE
+    assert Client("k")._prepare(BULK_EVENTS, {"events": events}, {})[1] is Effect.SEND
+    assert Client("k")._prepare(BULK_EVENTS, {"events": with_ids}, {})[1] is Effect.WRITE
 
 
 def test_the_client_sends_the_body_whole_with_its_length():

@@ -104,3 +104,55 @@ def test_a_connection_refused_is_retried_then_raised(sandbox):
     ) as c:
         with pytest.raises(errors.ConnectError):
             c.call("ITERABLE_CREATE_LIST", name="x")
+
+
+class _Refused429:
+    """An attempt that fails like a 429 asking for ``retry_after`` seconds, and counts itself."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise errors.RateLimited(
+            429, "RateLimitExceeded", "slow down", retry_after=self.retry_after
+        )
+
+
+def test_max_elapsed_counts_from_the_first_attempt():
+    # The first wait alone would end past max_elapsed: give up now, not after sleeping.
+    refused = _Refused429(retry_after=5.0)
+    with pytest.raises(errors.RateLimited):
+        RetryPolicy(max_elapsed=1.0).run(refused)
+    assert refused.calls == 1
+
+
+async def test_max_elapsed_counts_from_the_first_attempt_async():
+    refused = _Refused429(retry_after=5.0)
+
+    async def attempt() -> None:
+        refused()
+
+    with pytest.raises(errors.RateLimited):
+        await RetryPolicy(max_elapsed=1.0).arun(attempt)
+    assert refused.calls == 1
+
+
+def test_waits_that_fit_in_max_elapsed_are_taken():
+    refused = _Refused429(retry_after=0.01)
+    with pytest.raises(errors.RateLimited):
+        RetryPolicy(attempts=4, max_elapsed=60).run(refused)
+    assert refused.calls == 4
+
+
+def test_a_daily_cap_is_never_retried():
+    calls = []
+
+    def capped() -> None:
+        calls.append(1)
+        raise errors.DailyCapReached(429, "RateLimitExceeded", "cap", retry_after=0.01)
+
+    with pytest.raises(errors.DailyCapReached):
+        RetryPolicy().run(capped)
+    assert len(calls) == 1

@@ -18,8 +18,7 @@ import pytest
 from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows.bulk_import import BulkImportStopped, bulk_import, event_id
-from prefect_iterable.sandbox.handlers._shared import identifier_hash, users
-from prefect_iterable.sandbox.handlers.events import events
+from prefect_iterable.sandbox.data import events, identifier_hash, users
 
 BULK_USERS = "ITERABLE_BULK_UPDATE_USERS"
 BULK_EVENTS = "ITERABLE_TRACK_EVENTS_BULK"

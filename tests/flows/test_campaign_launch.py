@@ -24,16 +24,16 @@ from prefect.flow_runs import resume_flow_run
 import prefect_iterable.flows.campaign_launch as launch_module
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
-from prefect_iterable.sandbox.handlers._shared import (
+from prefect_iterable.sandbox.data import (
+    Project,
     User,
     UserList,
+    campaigns,
     lists,
     messages,
     templates,
     users,
 )
-from prefect_iterable.sandbox.handlers.campaigns import campaigns
-from prefect_iterable.sandbox.state import Project
 
 REVIEWERS = ["reviewer.one@example.com", "reviewer.two@example.com"]
 SENDS = (

@@ -11,9 +11,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows.emergency_stop import StopReport, emergency_stop
-from prefect_iterable.sandbox.handlers._shared import now_ms
-from prefect_iterable.sandbox.handlers.campaigns import campaigns
-from prefect_iterable.sandbox.state import Project
+from prefect_iterable.sandbox.data import Project, campaigns, now_ms
 
 DAY_MS = 86_400_000
 

@@ -26,7 +26,7 @@ from prefect_iterable.flows.export_archive import (
     ExportTruncated,
     export_archive,
 )
-from prefect_iterable.sandbox.handlers.exports import export_settings, exports
+from prefect_iterable.sandbox.data import export_settings, exports
 
 START = "ITERABLE_START_EXPORT"
 FILES = "ITERABLE_LIST_EXPORT_FILES"

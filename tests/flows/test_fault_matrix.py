@@ -36,16 +36,21 @@ from typing import Any
 import pytest
 
 import prefect_iterable.api.client as client_module
-import prefect_iterable.sandbox.handlers.exports as exports_handlers
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows.bulk_import import bulk_import
 from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, campaign_launch
 from prefect_iterable.flows.export_archive import export_archive
 from prefect_iterable.flows.gdpr import gdpr_forget
-from prefect_iterable.sandbox.handlers._base import Stream
-from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, messages, users
-from prefect_iterable.sandbox.handlers.campaigns import campaigns
-from prefect_iterable.sandbox.handlers.exports import export_settings, exports
+from prefect_iterable.sandbox.data import (
+    User,
+    UserList,
+    campaigns,
+    export_settings,
+    exports,
+    lists,
+    messages,
+    users,
+)
 from tests.flows._matrix import (
     ALSO_COVERED,
     FAULTS,
@@ -419,39 +424,9 @@ def _export_checks(c: Cell, result: Any, root: Path, *, completed_jobs: int = 1)
     return manifest
 
 
-def _cut_downloads(c: Cell, monkeypatch: pytest.MonkeyPatch, count: int) -> list[str]:
-    """Cut the next ``count`` export file downloads after their first 4 KB.
-
-    Downloads are not API actions, so ``prefect_iterable.sandbox.inject`` cannot reach them (see the report):
-    wrap the sandbox's ``download`` and make its ``_send_reply`` drop the connection.
-    """
-    cut: list[str] = []
-
-    class CutStream(Stream):
-        pass
-
-    def small(chunks: Any) -> Any:
-        for chunk in chunks:
-            for at in range(0, len(chunk), 4096):
-                yield chunk[at : at + 4096]
-
-    real_download = exports_handlers.download
-
-    def download(sandbox: Any, token_path: str) -> Any:
-        reply = real_download(sandbox, token_path)
-        if isinstance(reply, Stream) and len(cut) < count:
-            cut.append(token_path.rsplit("/", 1)[-1])
-            return CutStream(small(reply.chunks), reply.media_type, reply.status)
-        return reply
-
-    real_send = c.sandbox._send_reply
-
-    async def send_reply(send: Any, reply: Any, *, cut: bool = False) -> None:
-        await real_send(send, reply, cut=cut or isinstance(reply, CutStream))
-
-    monkeypatch.setattr(exports_handlers, "download", download)
-    monkeypatch.setattr(c.sandbox, "_send_reply", send_reply)
-    return cut
+def _cut_downloads(c: Cell, count: int) -> None:
+    """Cut the next ``count`` export file downloads partway, through the sandbox's fault API."""
+    c.sandbox.inject(DOWNLOAD, "cut", count=count)
 
 
 def export_scenario(c: Cell, fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -493,7 +468,7 @@ def export_scenario(c: Cell, fault: str, monkeypatch: pytest.MonkeyPatch) -> Non
         known_bug = r"may or may not have worked"
     elif fault == "stream-cut":
         params["output_format"] = "json"  # NDJSON files
-        cut = _cut_downloads(c, monkeypatch, count=2)
+        _cut_downloads(c, count=2)
     elif fault == "expired-url":
         # Every URL is expired when it is used: the flow re-lists, gives up after its attempts
         # and fails naming the file; with URLs that live, the re-run completes.
@@ -539,7 +514,7 @@ def export_scenario(c: Cell, fault: str, monkeypatch: pytest.MonkeyPatch) -> Non
         assert len(started) == (2 if again_exported else 1), "export jobs started"
     if fault == "stream-cut":
         downloads = logged(sandbox, project, DOWNLOAD)
-        assert len(cut) == 2
+        assert [e.fault for e in downloads].count("cut") == 2
         # Each cut file was listed again and downloaded whole.
         assert len(downloads) == result.files + 2
     if fault == "expired-url":

@@ -12,7 +12,7 @@ import pytest
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
 from prefect_iterable.flows.gdpr import gdpr_forget, load_identifiers
-from prefect_iterable.sandbox.handlers._shared import User, identifier_hash, users
+from prefect_iterable.sandbox.data import User, identifier_hash, users
 
 FORGET = "ITERABLE_FORGET_USER"
 

@@ -31,9 +31,7 @@ from prefect_iterable.flows.bulk_import import BulkImportResult, bulk_import
 from prefect_iterable.flows.campaign_launch import EmailTemplateSpec, LaunchResult, campaign_launch
 from prefect_iterable.flows.export_archive import ExportArchiveResult, export_archive
 from prefect_iterable.flows.gdpr import GdprForgetResult, gdpr_forget
-from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
-from prefect_iterable.sandbox.handlers.exports import export_settings
-from prefect_iterable.tasks._core import client_for
+from prefect_iterable.sandbox.data import User, UserList, export_settings, lists, users
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 IMPORTED = 3000
@@ -141,18 +139,28 @@ def test_four_flows_share_one_key_without_a_single_429(
         ),
     }
 
-    # Every flow checks its credentials' permissions before its first request: hold each flow
-    # there until all four got that far, so Prefect's start-up (1-8 s per flow run on a busy
-    # SQLite server) cannot serialise them, and their requests really compete.
+    # The block's client checks permissions before every request: hold each flow at its first
+    # request until all four got that far, so Prefect's start-up (1-8 s per flow run on a busy
+    # SQLite server) cannot serialise them, and their requests really compete. Flows send from
+    # task-runner and worker threads, so a flow is known by its actions, not by its thread.
     gate = threading.Barrier(len(runs), timeout=60)
-    passed: set[int] = set()
+    passed: set[str] = set()
+    passed_lock = threading.Lock()
     real_check = IterableCredentials.check_permission
+
+    def flow_of(action_id: str) -> str:
+        for marker, name in (("EXPORT", "export"), ("FORGET", "gdpr"), ("BULK_UPDATE", "bulk")):
+            if marker in action_id:
+                return name
+        return "campaign"
 
     def check_then_wait(self: IterableCredentials, action: Any, values: Any = None) -> None:
         real_check(self, action, values)
-        thread = threading.current_thread()
-        if thread.name.startswith("load") and thread.ident not in passed:
-            passed.add(thread.ident)
+        with passed_lock:
+            flow_name = flow_of(action.id)
+            first = flow_name not in passed
+            passed.add(flow_name)
+        if first:
             gate.wait()
 
     monkeypatch.setattr(IterableCredentials, "check_permission", check_then_wait)
@@ -200,6 +208,6 @@ def test_four_flows_share_one_key_without_a_single_429(
     assert len(bulk) == IMPORTED // BATCH
     assert elapsed < 60, elapsed
     if rate_limit_mode == "prefect":  # the server's limits, not local buckets, paced them
-        limiter = client_for(IterableCredentials.load(block)).limiter
+        limiter = IterableCredentials.load_or_env(block).get_client().limiter
         assert isinstance(limiter, PrefectGlobalLimiter)
         assert limiter.stats["slots"] >= len(bulk) + FORGOTTEN, limiter.stats

@@ -14,8 +14,7 @@ import pytest
 
 from prefect_iterable.api.errors import InputValidationError
 from prefect_iterable.api.models import BulkResult, Rejection
-from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
-from prefect_iterable.sandbox.handlers.events import events
+from prefect_iterable.sandbox.data import User, UserList, events, lists, users
 from prefect_iterable.tasks.events import track_events_bulk
 from prefect_iterable.tasks.lists import subscribe_to_list, unsubscribe_from_list
 from prefect_iterable.tasks.users import bulk_update_users, update_user_subscriptions_bulk

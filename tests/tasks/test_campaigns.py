@@ -10,15 +10,16 @@ import pytest
 from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound, PermissionDenied
 from prefect_iterable.api.models import ApiResponse
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.sandbox.handlers._shared import (
+from prefect_iterable.sandbox.data import (
     User,
     UserList,
+    campaigns,
+    experiments,
     lists,
     messages,
     record_message,
     templates,
 )
-from prefect_iterable.sandbox.handlers.campaigns import campaigns, experiments
 from prefect_iterable.tasks.campaigns import (
     RecipientTimeZone,
     abort_campaign,

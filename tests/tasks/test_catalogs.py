@@ -10,7 +10,7 @@ from prefect_iterable.api.errors import BadParams, BatchTooLarge, InputValidatio
 from prefect_iterable.api.models.catalogs import CatalogFieldDefinition
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
-from prefect_iterable.sandbox.handlers.catalogs import catalogs
+from prefect_iterable.sandbox.data import catalogs
 from prefect_iterable.tasks.catalogs import (
     create_catalog,
     create_catalog_items,

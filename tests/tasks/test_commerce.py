@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prefect_iterable.api.errors import ForgottenUserError, InputValidationError
-from prefect_iterable.sandbox.handlers._shared import User, identifier_hash, users
-from prefect_iterable.sandbox.handlers.events import events
+from prefect_iterable.sandbox.data import User, events, identifier_hash, users
 from prefect_iterable.tasks.commerce import track_purchase, update_cart
 
 SHOES = {"id": "sku-1", "name": "Shoes", "price": 59.5, "quantity": 2, "categories": ["Apparel"]}

@@ -10,8 +10,7 @@ from prefect_iterable.api.models.embedded import (
     EmbeddedImpression,
     EmbeddedSession,
 )
-from prefect_iterable.sandbox.handlers._shared import User, users
-from prefect_iterable.sandbox.handlers.embedded import events, user_messages
+from prefect_iterable.sandbox.data import User, embedded_events, user_messages, users
 from prefect_iterable.tasks.embedded import (
     get_embedded_messages,
     track_embedded_click,
@@ -109,7 +108,7 @@ class TestTrackEmbeddedClick:
             credentials=credentials,
         )
         assert result.code == "Success"
-        [event] = events(project)
+        [event] = embedded_events(project)
         assert (event["eventName"], event["campaignId"], event["buttonIdentifier"]) == (
             "embeddedClick",
             message["campaignId"],
@@ -135,7 +134,7 @@ class TestTrackEmbeddedClick:
                 email="bob@example.com",
                 credentials=credentials,
             )
-        assert events(project) == []
+        assert embedded_events(project) == []
 
     def test_rejects_a_millisecond_timestamp_before_sending(self, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="created_at"):
@@ -160,10 +159,10 @@ class TestTrackEmbeddedReceived:
                 device_info=DEVICE,
                 credentials=credentials,
             )
-        assert [(e["eventName"], e["messageId"]) for e in events(project)] == [
+        assert [(e["eventName"], e["messageId"]) for e in embedded_events(project)] == [
             ("embeddedReceived", real["messageId"])
         ]
-        assert events(project)[0]["deviceInfo"] == DEVICE_WIRE
+        assert embedded_events(project)[0]["deviceInfo"] == DEVICE_WIRE
         requests = sandbox.state.requests("ITERABLE_TRACK_EMBEDDED_RECEIVED", project_id=project.id)
         assert [r.body["messageId"] for r in requests] == [real["messageId"], proof["messageId"]]
 
@@ -209,7 +208,7 @@ class TestTrackEmbeddedSession:
             credentials=credentials,
         )
         assert result.code == "Success"
-        recorded = events(project)
+        recorded = embedded_events(project)
         assert [e["eventName"] for e in recorded] == [
             "embeddedSession",
             "embeddedImpression",
@@ -250,7 +249,7 @@ class TestTrackEmbeddedSession:
             "deviceId": "b-1",
             "platform": "Web",
         }
-        assert [e["sessionId"] for e in events(project)] == ["s-2"]
+        assert [e["sessionId"] for e in embedded_events(project)] == ["s-2"]
 
     @pytest.mark.parametrize(
         "bad",

@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from prefect_iterable.api.errors import ForgottenUserError, InputValidationError, UnknownUserIdError
-from prefect_iterable.sandbox.handlers._shared import User, identifier_hash, users
-from prefect_iterable.sandbox.handlers.events import blocked_event_names, events
+from prefect_iterable.sandbox.data import User, blocked_event_names, events, identifier_hash, users
 from prefect_iterable.tasks.events import get_user_events, track_event, track_events_bulk
 
 

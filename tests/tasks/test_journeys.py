@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from prefect_iterable.api.errors import BadParams, InputValidationError
-from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, users
-from prefect_iterable.sandbox.handlers.journeys import journey_state
+from prefect_iterable.api.errors import InputValidationError
+from prefect_iterable.sandbox.data import User, UserList, journey_state, lists, users
 from prefect_iterable.tasks.journeys import iter_journeys, list_journeys, trigger_journey
 
 
@@ -101,31 +100,6 @@ class TestTriggerJourney:
                 "dataFields": {"plan": "pro"},
             },
         )
-
-    def test_a_list_trigger_must_finish_before_the_next(self, client, project, audience):
-        journey = _journey(project)
-        client.call("ITERABLE_TRIGGER_JOURNEY", workflow_id=journey["id"], list_id=81)
-        assert len(journey_state(project).triggers[0]["entered"]) == 2
-        with pytest.raises(BadParams, match="still in progress"):
-            client.call("ITERABLE_TRIGGER_JOURNEY", workflow_id=journey["id"], list_id=81)
-        # Another journey may take the same list meanwhile.
-        other = [j for j in journey_state(project).journeys.values() if j["enabled"]][1]
-        client.call("ITERABLE_TRIGGER_JOURNEY", workflow_id=other["id"], list_id=81)
-        # Once the first run has finished, the list can enter the journey again.
-        journey_state(project).list_runs[(journey["id"], 81)] = 0.0
-        client.call("ITERABLE_TRIGGER_JOURNEY", workflow_id=journey["id"], list_id=81)
-        assert len(journey_state(project).triggers) == 3
-
-    def test_archived_or_disabled_journeys_refuse(self, client, project):
-        for journey in (
-            _journey(project, archived=True, enabled=False),
-            _journey(project, enabled=False),
-        ):
-            with pytest.raises(BadParams, match="archived|not enabled"):
-                client.call(
-                    "ITERABLE_TRIGGER_JOURNEY", workflow_id=journey["id"], email="bo@example.com"
-                )
-        assert journey_state(project).triggers == []
 
     def test_needs_exactly_one_target(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="one of"):

@@ -11,7 +11,7 @@ from prefect_iterable.api.errors import BadParams, Conflict, InputValidationErro
 from prefect_iterable.api.models.lists import ListSize, ListUsers
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
-from prefect_iterable.sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
+from prefect_iterable.sandbox.data import User, UserList, identifier_hash, lists, users
 from prefect_iterable.tasks.lists import (
     create_list,
     delete_list,

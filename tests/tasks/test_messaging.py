@@ -9,7 +9,7 @@ import pytest
 
 from prefect_iterable.api.errors import BadParams, InputValidationError, OutcomeUnknown
 from prefect_iterable.blocks import IterableCredentials, MissingPermission
-from prefect_iterable.sandbox.handlers._shared import (
+from prefect_iterable.sandbox.data import (
     User,
     messages,
     now_ms,

@@ -7,7 +7,7 @@ import pytest
 from prefect_iterable.api.errors import InputValidationError, NotFound
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
-from prefect_iterable.sandbox.handlers.metadata import put_item, tables
+from prefect_iterable.sandbox.data import put_item, tables
 from prefect_iterable.tasks.metadata import (
     delete_metadata_table,
     iter_metadata_keys,

@@ -10,7 +10,7 @@ from prefect_iterable.api.models.snippets import (
     SnippetResponse,
     SnippetsResponse,
 )
-from prefect_iterable.sandbox.handlers.snippets import snippets
+from prefect_iterable.sandbox.data import snippets
 from prefect_iterable.tasks.snippets import (
     create_snippet,
     delete_snippet,

@@ -11,7 +11,7 @@ from prefect_iterable.api.errors import (
     InputValidationError,
 )
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.sandbox.handlers._shared import User, UserList, identifier_hash, lists, users
+from prefect_iterable.sandbox.data import User, UserList, identifier_hash, lists, users
 from prefect_iterable.tasks.subscriptions import subscribe_user_by_id, unsubscribe_user_by_id
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]

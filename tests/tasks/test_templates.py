@@ -28,7 +28,7 @@ from prefect_iterable.api.models.templates import (
 )
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
-from prefect_iterable.sandbox.handlers._shared import User, messages, templates, users
+from prefect_iterable.sandbox.data import User, messages, templates, users
 from prefect_iterable.tasks import templates as t
 
 

@@ -24,7 +24,7 @@ from prefect_iterable.api.models import BulkResult
 from prefect_iterable.api.models.users import BulkUpdateUser, UpdateSubscriptionsRequest
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
-from prefect_iterable.sandbox.handlers._shared import (
+from prefect_iterable.sandbox.data import (
     User,
     UserList,
     identifier_hash,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from prefect_iterable.api.errors import InputValidationError, NotFound
-from prefect_iterable.sandbox.handlers.webhooks import webhooks
+from prefect_iterable.sandbox.data import webhooks
 from prefect_iterable.tasks.webhooks import _AuthToken, list_webhooks, update_webhook
 
 
