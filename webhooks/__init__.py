@@ -13,14 +13,22 @@ from prefect_iterable.webhooks.app import (
     create_app,
     post_to_prefect,
 )
-from prefect_iterable.webhooks.events import event_name, prefect_event, user_hash
+from prefect_iterable.webhooks.events import (
+    event_name,
+    open_identity,
+    prefect_event,
+    seal_identity,
+    user_hash,
+)
 
 __all__ = [
     "ReceiverSettings",
     "WebhookReceiver",
     "create_app",
     "event_name",
+    "open_identity",
     "post_to_prefect",
     "prefect_event",
+    "seal_identity",
     "user_hash",
 ]

@@ -2,7 +2,8 @@
 
 The shared secret comes from a Prefect Secret block (``--secret-block``) or the environment
 (``ITERABLE_WEBHOOK_SECRET`` for the custom header, ``ITERABLE_WEBHOOK_BASIC_AUTH`` as
-``user:password``), never from the command line, where ``ps`` would show it.
+``user:password``, ``ITERABLE_WEBHOOK_SEAL_KEY``), never from the command line, where ``ps``
+would show it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import uvicorn
 from prefect_iterable.webhooks.app import ReceiverSettings, WebhookReceiver
 
 
-def _secret(block: str | None) -> str | None:
+def _secret(block: str | None, variable: str) -> str | None:
     if block:
         from prefect.blocks.system import Secret
 
         return str(Secret.load(block).get())
-    return os.environ.get("ITERABLE_WEBHOOK_SECRET") or None
+    return os.environ.get(variable) or None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--secret-block", help="a Prefect Secret block holding the shared secret")
     parser.add_argument(
+        "--seal-key-block",
+        help="a Prefect Secret block holding a Fernet key: payloads then carry the identifiers "
+        "encrypted (sealed_identity), for flows that must act on the user",
+    )
+    parser.add_argument(
         "--include-identifiers",
         action="store_true",
         help="keep emails, userIds and phone numbers in event payloads (off: hashes only)",
@@ -46,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = ReceiverSettings(
         basic_auth=os.environ.get("ITERABLE_WEBHOOK_BASIC_AUTH") or None,
         header_name=args.header,
-        header_secret=_secret(args.secret_block),
+        header_secret=_secret(args.secret_block, "ITERABLE_WEBHOOK_SECRET"),
+        seal_key=_secret(args.seal_key_block, "ITERABLE_WEBHOOK_SEAL_KEY"),
         include_identifiers=args.include_identifiers,
         max_body_bytes=args.max_body_bytes,
     )

@@ -45,6 +45,7 @@ class ReceiverSettings:
     header_secret: str | None = None
     allow_no_auth: bool = False
     include_identifiers: bool = False
+    seal_key: str | None = None
     max_body_bytes: int = 1_000_000
     dedupe_window_seconds: float = 24 * 3600
     dedupe_max_entries: int = 200_000
@@ -141,7 +142,11 @@ class WebhookReceiver:
             events = [
                 (
                     body,
-                    prefect_event(body, include_identifiers=self.settings.include_identifiers),
+                    prefect_event(
+                        body,
+                        include_identifiers=self.settings.include_identifiers,
+                        seal_key=self.settings.seal_key,
+                    ),
                 )
                 for body in bodies
             ]

@@ -16,6 +16,7 @@ fields that identify a person (unless the operator opts in).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from typing import Any
@@ -25,7 +26,9 @@ __all__ = [
     "event_id",
     "event_name",
     "message_key",
+    "open_identity",
     "prefect_event",
+    "seal_identity",
     "user_hash",
 ]
 
@@ -128,11 +131,42 @@ def _id_part(value: Any) -> str | None:
     return text if text and re.fullmatch(r"[\w.-]{1,100}", text) else None
 
 
-def prefect_event(body: dict[str, Any], *, include_identifiers: bool = False) -> dict[str, Any]:
+def seal_identity(body: dict[str, Any], key: str) -> str | None:
+    """The body's email and userId, encrypted (Fernet) with ``key``; None if it names nobody.
+
+    A flow that must act on the user (suppress a bounced address) opens it with the same key,
+    held in a Prefect Secret block; Prefect itself only ever stores the ciphertext.
+    """
+    from cryptography.fernet import Fernet
+
+    identity = {
+        name: value
+        for name in ("email", "userId")
+        if isinstance(value := _field(body, name), (str, int)) and not isinstance(value, bool)
+    }
+    if not identity:
+        return None
+    return Fernet(key.encode()).encrypt(json.dumps(identity).encode()).decode()
+
+
+def open_identity(sealed: str, key: str) -> dict[str, Any]:
+    """The ``{"email"?, "userId"?}`` that ``seal_identity`` sealed; raises ``ValueError``."""
+    from cryptography.fernet import Fernet, InvalidToken
+
+    try:
+        return json.loads(Fernet(key.encode()).decrypt(sealed.encode()))
+    except (InvalidToken, ValueError):
+        raise ValueError("the sealed identity does not open with this key") from None
+
+
+def prefect_event(
+    body: dict[str, Any], *, include_identifiers: bool = False, seal_key: str | None = None
+) -> dict[str, Any]:
     """The Prefect event (as JSON) for one webhook body; raises ``ValueError`` if it has none.
 
     Resource ``iterable.user.<sha256>`` (``iterable.user.unknown`` when the body names nobody),
     related ``iterable.campaign.<id>`` and ``iterable.template.<id>`` when the body has them.
+    With ``seal_key``, the payload's ``sealed_identity`` carries the identifiers encrypted.
     """
     name = event_name(body.get("eventName"))
     digest = user_hash(body)
@@ -149,10 +183,13 @@ def prefect_event(body: dict[str, Any], *, include_identifiers: bool = False) ->
                 {"prefect.resource.id": f"iterable.{kind}.{part}", "prefect.resource.role": kind}
             )
     payload = body if include_identifiers else _scrub(body)
+    extra: dict[str, Any] = {"user_sha256": digest}
+    if seal_key is not None:
+        extra["sealed_identity"] = seal_identity(body, seal_key)
     return {
         "id": str(event_id(body)),
         "event": name,
         "resource": resource,
         "related": related,
-        "payload": {**payload, "user_sha256": digest},
+        "payload": {**payload, **extra},
     }
