@@ -115,6 +115,15 @@ class Storage:
             return (self.root / name).read_bytes()
         return bytes(self._fs.cat_file(f"{self._base}/{name}"))
 
+    def delete(self, name: str) -> None:
+        """Remove ``name``; a missing file is not an error (a re-run may find it gone)."""
+        if self.root is not None:
+            (self.root / name).unlink(missing_ok=True)
+            return
+        self._buffers.pop(name, None)
+        if self._fs.exists(f"{self._base}/{name}"):
+            self._fs.rm_file(f"{self._base}/{name}")
+
     def append(self, name: str, data: bytes) -> None:
         """Add ``data`` at the end of ``name`` (creating it), durably."""
         if self.root is not None:
