@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect_iterable.sandbox import system_webhooks
 from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params
 from prefect_iterable.sandbox.state import Project
 
@@ -259,4 +260,5 @@ def record_message(project: Project, **fields: Any) -> dict[str, Any]:
         **fields,
     }
     messages(project).append(entry)
+    system_webhooks.on_message(project, entry)
     return entry
