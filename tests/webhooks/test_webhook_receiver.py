@@ -240,3 +240,74 @@ def test_a_burst_of_2000_webhooks_loses_none(receiver, campaign_id):
     # Batched: far fewer requests to Prefect than webhooks.
     assert receiver.app.emitted == 2000
     assert receiver.app.batches < 1000
+
+
+def test_the_loop_sandbox_send_bounce_webhook_event_suppression(
+    prefect_server, sandbox, project, credentials, client, tmp_path
+):
+    """A send in the sandbox → its webhooks → Prefect events → the suppression flow, no PII."""
+    from cryptography.fernet import Fernet
+    from prefect.blocks.system import Secret
+
+    from prefect_iterable.flows.suppress import DEFAULT_SUPPRESSION_LIST, suppress_user
+    from prefect_iterable.sandbox import system_webhooks
+    from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, templates
+
+    suffix = random.randrange(10**9)
+    key = Fernet.generate_key().decode()
+    Secret(value=key).save(f"seal-{suffix}", overwrite=True)
+    credentials.save(f"loop-{suffix}", overwrite=True)
+    bounced = f"bounce.marked.{suffix}@example.com"
+    templates(project)[901] = {
+        "templateId": 901,
+        "name": "Loop",
+        "messageMedium": "Email",
+        "templateType": "Base",
+        "subject": "Hi",
+    }
+    audience = UserList(id=902, name="loop audience")
+    for email in (f"fine.{suffix}@example.com", bounced):
+        audience.members[email] = User(email=email, user_id=None)
+    lists(project)[902] = audience
+
+    settings = ReceiverSettings(header_name=HEADER, header_secret=SECRET, seal_key=key)
+    with ReceiverServer(WebhookReceiver(settings)) as receiver:
+        system_webhooks.configure(project, receiver.url, {HEADER: SECRET})
+        campaign_id = client.call(
+            "ITERABLE_CREATE_CAMPAIGN",
+            name="Loop",
+            template_id=901,
+            list_ids=[902],
+            schedule_send=False,
+        )["campaignId"]
+        client.call("ITERABLE_SEND_CAMPAIGN", campaign_id=campaign_id)
+        found = events_about(campaign_id, 3, settle=1)
+
+    assert sorted(e["event"] for e in found) == [
+        "iterable.email.bounce",
+        "iterable.email.send",
+        "iterable.email.send",
+    ]
+    assert "marked" not in json.dumps(found)
+    [event] = [e for e in found if e["event"] == "iterable.email.bounce"]
+    assert event["resource"]["prefect.resource.id"] == f"iterable.user.{sha(bounced)}"
+
+    # What the suppress-user automation does with the event (its trigger's parameters).
+    params = {
+        "sealed_identity": event["payload"]["sealed_identity"],
+        "user_sha256": event["payload"]["user_sha256"],
+        "reason": event["event"],
+        "recipient_state": event["payload"]["dataFields"]["recipientState"],
+        "seal_key_block": f"seal-{suffix}",
+        "audit_storage": str(tmp_path / "audit"),
+        "credentials_block": f"loop-{suffix}",
+    }
+    first = suppress_user(**params)
+    again = suppress_user(**params)
+
+    assert (first.outcome, again.outcome) == ("suppressed", "already suppressed")
+    [suppression] = [x for x in lists(project).values() if x.name == DEFAULT_SUPPRESSION_LIST]
+    assert list(suppression.members) == [bounced]
+    assert len(sandbox.state.requests("ITERABLE_SUBSCRIBE_TO_LIST", project_id=project.id)) == 1
+    audit = (tmp_path / "audit" / "suppressions.jsonl").read_text()
+    assert sha(bounced) in audit and "marked" not in audit
