@@ -165,9 +165,9 @@ def _launch_and_answer(ui, page, template_id: int, list_id: int, approve: bool) 
     page.locator("textarea").first.fill(name)
     page.get_by_role("button", name="Add item").click()
     # Each input is found under its field's description, not by position.
-    page.get_by_text("The lists to send to.").locator("xpath=following::input[1]").fill(
-        str(list_id)
-    )
+    # The new item becomes an integer input once the form has its schema; wait for that.
+    list_field = page.get_by_text("The lists to send to.")
+    list_field.locator("xpath=following::input[@type='number'][1]").fill(str(list_id))
     page.get_by_role("button", name="int", exact=True).click()
     template_field = page.get_by_text("An existing email template to create the campaign from.")
     template_field.locator("xpath=following::input[1]").fill(str(template_id))
