@@ -140,6 +140,15 @@ class Storage:
         contents = self._fs.cat(parts) if parts else {}
         return whole + b"".join(bytes(contents[p]) for p in parts)
 
+    def delete(self, name: str) -> None:
+        """Remove ``name``; a missing file is not an error (a re-run may find it gone)."""
+        if self.root is not None:
+            (self.root / name).unlink(missing_ok=True)
+            return
+        self._buffers.pop(name, None)
+        if self._fs.exists(f"{self._base}/{name}"):
+            self._fs.rm_file(f"{self._base}/{name}")
+
     def append(self, name: str, data: bytes) -> None:
         """Add ``data`` at the end of ``name`` (creating it), durably."""
         if self.root is not None:

@@ -359,7 +359,7 @@ def _send_proofs(
 # ---- the flow --------------------------------------------------------------------------------
 
 
-@flow(name="campaign_launch", log_prints=False)
+@flow(name="campaign-launch", log_prints=False)
 def campaign_launch(
     campaign_name: str,
     list_ids: list[PositiveInt],

@@ -5,8 +5,11 @@ points at it, seeds an audience, then runs on Prefect's local embedded server:
 
 1. a bulk import of generated users (NDJSON, batched under the 4 MB cap, checkpointed);
 2. a campaign launch (template upsert, campaign, proofs, preview artifact; auto-approved here);
-3. a GDPR forget of a handful of users, with its audit log;
-4. an export and archive of yesterday's data into a local folder, with a verified manifest.
+3. the webhook loop: a send in the sandbox → an ``emailBounce`` system webhook → the webhook
+   receiver → an ``iterable.email.bounce`` event in Prefect → ``suppress_user`` (what the
+   ``suppress-user`` automation runs), with no identifier in Prefect;
+4. a GDPR forget of a handful of users, with its audit log;
+5. an export and archive of yesterday's data into a local folder, with a verified manifest.
 
 Everything it writes goes under ``./demo-output``. It prints where to look afterwards.
 """
@@ -82,6 +85,88 @@ def seed_audience(size: int, credentials_block: str) -> int:
     return audience.list_id
 
 
+@flow(name="demo-send-to-a-bouncing-address")
+def send_with_a_bounce(template_id: int, credentials_block: str) -> int:
+    """Send a blast to two users, one of whose address bounces; return the campaign id."""
+    from prefect_iterable.tasks.campaigns import create_campaign, send_campaign
+
+    credentials = IterableCredentials.load(credentials_block)
+    audience = create_list(name=f"Demo bounce {datetime.now():%H%M%S}", credentials=credentials)
+    subscribe_to_list(
+        list_id=audience.list_id,
+        subscribers=[{"email": "reader@example.com"}, {"email": "bounce-demo@example.com"}],
+        credentials=credentials,
+    )
+    campaign = create_campaign(
+        name="Demo: webhook loop",
+        template_id=template_id,
+        list_ids=[audience.list_id],
+        schedule_send=False,
+        credentials=credentials,
+    )
+    send_campaign(campaign_id=campaign.campaign_id, credentials=credentials)
+    return campaign.campaign_id
+
+
+def _bounce_event(campaign_id: int, timeout: float = 60) -> dict[str, Any]:
+    """The iterable.email.bounce event about the campaign, once Prefect has it."""
+    from prefect.client.orchestration import get_client
+
+    query = {
+        "filter": {
+            "event": {"name": ["iterable.email.bounce"]},
+            "related": {"id": [f"iterable.campaign.{campaign_id}"]},
+        }
+    }
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            events = client.request("POST", "/events/filter", json=query).json()["events"]
+            if events:
+                return events[0]
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bounce event did not reach Prefect")
+            time.sleep(0.5)
+
+
+def webhook_loop(server: SandboxServer, api_key: str, template_id: int, output: Path) -> Any:
+    """Sandbox send → bounce webhook → receiver → Prefect event → suppress_user."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+    from prefect.blocks.system import Secret
+
+    from prefect_iterable.flows.suppress import suppress_user
+    from prefect_iterable.sandbox import system_webhooks
+    from prefect_iterable.webhooks import ReceiverSettings, WebhookReceiver
+    from prefect_iterable.webhooks.server import ReceiverServer
+
+    seal_key = Fernet.generate_key().decode()
+    Secret(value=seal_key).save("iterable-webhook-seal-key", overwrite=True)
+    header, secret = "X-Iterable-Webhook-Secret", secrets.token_urlsafe(16)
+    settings = ReceiverSettings(header_name=header, header_secret=secret, seal_key=seal_key)
+    with ReceiverServer(WebhookReceiver(settings)) as receiver:
+        print(f"webhook receiver on {receiver.url}", flush=True)
+        project = server.sandbox.state.project_for_key(api_key)
+        assert project is not None
+        system_webhooks.configure(project, receiver.url, {header: secret})
+        campaign_id = send_with_a_bounce(template_id, BLOCK_NAME)
+        event = _bounce_event(campaign_id)
+    print(
+        f"event {event['event']} about {event['resource']['prefect.resource.id'][:28]}…",
+        flush=True,
+    )
+    # What the suppress-user deployment's trigger passes it.
+    return suppress_user(
+        sealed_identity=event["payload"]["sealed_identity"],
+        user_sha256=event["payload"]["user_sha256"],
+        reason=event["event"],
+        recipient_state=event["payload"]["dataFields"].get("recipientState"),
+        audit_storage=str(output / "suppression-audit"),
+        credentials_block=BLOCK_NAME,
+    )
+
+
 def _step(title: str) -> None:
     print(f"\n=== {title}", flush=True)
 
@@ -144,6 +229,11 @@ def run(output: Path, users: int) -> dict[str, Any]:
         summary["campaign_launch"] = launched.model_dump(mode="json")
         print(f"campaign {launched.campaign_id}: {launched.decision}, {launched.state}", flush=True)
 
+        _step("Webhook loop: a send, a bounce webhook, an event, a suppression")
+        suppressed = webhook_loop(server, api_key, launched.template_id, output)
+        summary["webhook_loop"] = suppressed.model_dump(mode="json")
+        print(f"done: {suppressed.outcome} (list {suppressed.list_id})", flush=True)
+
         _step("GDPR forget and audit of five users")
         forgotten = gdpr_forget(
             identifiers=[f"user{n:06d}@example.com" for n in range(5)],
@@ -191,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
   requests and answered {summary["sandbox_429s"]} of them with a 429.
 - {args.output}/archive: the archived export files and their manifest.
 - {args.output}/gdpr-audit: the GDPR audit log (hashes, never identifiers).
+- {args.output}/suppression-audit: who the bounce webhook put on the suppression list (hashes).
 - {args.output}/bulk-import-state: the import checkpoint and dead-letter file.
 - The flow runs, their logs and artifacts: run `.venv/bin/prefect server start`, then open
   http://127.0.0.1:4200 (Runs and Artifacts).""",

@@ -112,7 +112,7 @@ def _markdown_table(rows: list[StopRow]) -> list[dict[str, object]]:
     ]
 
 
-@flow(name="emergency_stop", log_prints=False)
+@flow(name="emergency-stop", log_prints=False)
 def emergency_stop(
     campaign_ids: list[PositiveInt] | None = None,
     label: str | None = None,

@@ -3,6 +3,16 @@
 The flow is safe to run again with the same input: identifiers already forgotten (by the audit log)
 are skipped, and a run stopped by Iterable's daily cap of 1000 forgets returns what it did not do.
 The audit log never holds a raw identifier, only its SHA-256.
+
+No identifier is left in Prefect. A request is submitted with ``submit_gdpr_request``: the
+identifiers go to a request file in the request storage (outside Prefect), and the
+``iterable.gdpr.request`` event, the triggered run's parameters, its logs, events, artifacts and
+task run names carry only the ticket. The flow deletes the request file once every identifier is
+audited (a run stopped by the daily cap leaves the remainder in it for the next run).
+
+Two runs over the same identifiers (a retried automation, two direct calls) forget and audit each
+once: each batch holds a Prefect concurrency lease named after the audit storage from re-reading
+the audit log to recording its outcomes, and the audit log is the source of truth.
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ import re
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +50,19 @@ from prefect_iterable.api.errors import (
 from prefect_iterable.blocks import IterableCredentials, MissingPermission
 from prefect_iterable.flows._files import Storage, dumps_compact
 
-__all__ = ["GdprForgetResult", "Identifier", "gdpr_forget", "load_identifiers"]
+__all__ = [
+    "DEFAULT_AUDIT_STORAGE",
+    "DEFAULT_REQUEST_STORAGE",
+    "GdprForgetResult",
+    "Identifier",
+    "gdpr_forget",
+    "load_identifiers",
+    "submit_gdpr_request",
+]
+
+#: Outside any checkout, so that audit logs and requests never land in a repository.
+DEFAULT_AUDIT_STORAGE = "~/.prefect-iterable/gdpr-audit"
+DEFAULT_REQUEST_STORAGE = "~/.prefect-iterable/gdpr-requests"
 
 FORGET = "ITERABLE_FORGET_USER"
 LIST_FORGOTTEN_USER_IDS = "ITERABLE_LIST_FORGOTTEN_USER_IDS"
@@ -49,6 +73,7 @@ OUTCOMES: tuple[Outcome, ...] = ("forgotten", "verified", "failed", "deferred", 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _USER_ID = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 _CSV_COLUMNS = ("email", "userId", "user_id", "userid", "identifier", "id")
+_TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 # ---- identifiers ---------------------------------------------------------------------------
@@ -188,18 +213,22 @@ def load_identifiers(
     identifiers_file: str | None,
     identifier_type: Literal["auto", "email", "userId"] = "auto",
     identifiers_column: str | None = None,
+    requested: list[Any] | None = None,
 ) -> list[Identifier]:
     """Read, normalise, check and deduplicate identifiers (first occurrence kept, order kept).
 
-    Raises ``ValueError`` naming the parameter, file line or list position of the first bad one.
+    ``requested`` are the identifiers of a submitted request file. Raises ``ValueError`` naming
+    the parameter, file line or list position of the first bad one.
     """
     if identifier_type not in ("auto", "email", "userId"):
         raise ValueError(f"identifier_type must be auto, email or userId, not {identifier_type!r}")
     pairs = _parse_parameter(identifiers)
     if identifiers_file:
         pairs += _read_file(identifiers_file, identifiers_column)
-    if identifiers is None and not identifiers_file:
-        raise ValueError("give identifiers, identifiers_file or both")
+    if requested is not None:
+        pairs += [(f"request[{i}]", raw) for i, raw in enumerate(requested)]
+    if identifiers is None and not identifiers_file and requested is None:
+        raise ValueError("give request, identifiers or identifiers_file")
     seen: set[str] = set()
     result: list[Identifier] = []
     for where, raw in pairs:
@@ -208,6 +237,98 @@ def load_identifiers(
             seen.add(item.value)
             result.append(item)
     return result
+
+
+# ---- requests: identifiers that never pass through Prefect ---------------------------------
+
+
+def _request_name(ticket: str) -> str:
+    if not isinstance(ticket, str) or not _TICKET.match(ticket):
+        raise ValueError(
+            "request: a ticket id is 1-100 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return f"request-{ticket}.json"
+
+
+def submit_gdpr_request(
+    identifiers: list[str],
+    *,
+    ticket: str,
+    request_storage: str = DEFAULT_REQUEST_STORAGE,
+    identifier_type: Literal["auto", "email", "userId"] = "auto",
+) -> str:
+    """Store a GDPR request's identifiers outside Prefect and emit ``iterable.gdpr.request``.
+
+    The identifiers are checked first (a bad one raises ``ValueError`` naming it), then written to
+    ``request-<ticket>.json`` in ``request_storage`` (a directory or a filesystem block, the same
+    one the ``gdpr-forget`` deployment reads). The event names only the ticket: resource
+    ``iterable.gdpr.<ticket>``, payload ``{"ticket": ticket}``. Returns the ticket.
+    """
+    name = _request_name(ticket)
+    items = load_identifiers(identifiers, None, identifier_type)
+    storage = Storage(request_storage)
+    storage.delete(name)
+    storage.append(name, dumps_compact({"identifiers": [i.value for i in items]}).encode())
+    emit_event(
+        event="iterable.gdpr.request",
+        resource={"prefect.resource.id": f"iterable.gdpr.{ticket}"},
+        payload={"ticket": ticket, "count": len(items)},
+    )
+    return ticket
+
+
+def _read_request(storage: Storage, ticket: str) -> list[Any]:
+    name = _request_name(ticket)
+    try:
+        document = json.loads(storage.read_bytes(name))
+    except FileNotFoundError:
+        raise ValueError(
+            f"request {ticket!r}: no {name} in {storage.location} (already done, or submitted "
+            "to another request_storage)"
+        ) from None
+    except ValueError:
+        raise ValueError(f"request {ticket!r}: {name} is not valid JSON") from None
+    requested = document.get("identifiers") if isinstance(document, dict) else None
+    if not isinstance(requested, list):
+        raise ValueError(f"request {ticket!r}: {name} has no 'identifiers' list")
+    return requested
+
+
+def _finish_request(storage: Storage, ticket: str, remainder: list[Identifier]) -> None:
+    """Delete the request once all is audited; keep only what is still to do otherwise."""
+    name = _request_name(ticket)
+    storage.delete(name)
+    if remainder:
+        storage.append(name, dumps_compact({"identifiers": [i.value for i in remainder]}).encode())
+
+
+@contextmanager
+def _audit_lease(storage: Storage) -> Iterator[None]:
+    """Hold the one slot of a Prefect concurrency limit named after the audit storage.
+
+    Runs that share an audit log take turns from reading it to recording their outcomes, so an
+    identifier another run is forgetting is seen as done, not forgotten twice.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    digest = hashlib.sha256(storage.where("").encode()).hexdigest()[:16]
+    name = f"iterable-gdpr-audit-{digest}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+            except ObjectAlreadyExists:
+                pass  # another run created it first
+    with concurrency(name, occupy=1, strict=True):
+        yield
 
 
 # ---- the audit log -------------------------------------------------------------------------
@@ -389,13 +510,20 @@ def _flow_run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-@flow(name="gdpr-forget", log_prints=False)
+@flow(name="gdpr-forget", log_prints=False, persist_result=False)
 def gdpr_forget(
+    request: Annotated[
+        str | None,
+        Field(
+            description="The ticket id of a request submitted with submit_gdpr_request: its "
+            "identifiers are read from request_storage, never from Prefect."
+        ),
+    ] = None,
     identifiers: Annotated[
         list[str] | str | None,
         Field(
-            description="Emails or userIds to forget. A list, or a string holding a JSON list or "
-            "comma/newline-separated values (for event-triggered runs)."
+            description="Emails or userIds to forget (a list, or a JSON list or comma/newline-"
+            "separated string). Prefect stores parameters: prefer request, which keeps them out."
         ),
     ] = None,
     identifiers_file: Annotated[
@@ -422,7 +550,14 @@ def gdpr_forget(
             description="Where the audit log lives: a directory, or a saved filesystem block as "
             "'local-file-system/NAME' or 'remote-file-system/NAME'."
         ),
-    ] = "./gdpr-audit",
+    ] = DEFAULT_AUDIT_STORAGE,
+    request_storage: Annotated[
+        str,
+        Field(
+            description="Where submitted requests wait: a directory or a saved filesystem block "
+            "(as audit_storage). The request file is deleted once audited."
+        ),
+    ] = DEFAULT_REQUEST_STORAGE,
     credentials_block: Annotated[
         str | None,
         Field(
@@ -441,32 +576,37 @@ def gdpr_forget(
     """Forget users in Iterable under GDPR, skip those already done, and audit every outcome.
 
     Steps:
-        1. Read the identifiers (parameter and/or file), trim them, lower-case emails, drop
-           duplicates, and check each one; a bad one raises, naming it, before any request.
+        1. Read the identifiers (the request file, parameter and/or file), trim them, lower-case
+           emails, drop duplicates, and check each one; a bad one raises, naming it, before any
+           request.
         2. Check that the credentials grant 'delete'; open the audit storage and read earlier
            runs' audit files.
         3. Skip identifiers whose hash an earlier run recorded as forgotten or verified.
         4. Forget the rest in batches (one task run each) at Iterable's 3 requests/s, recording
            each outcome in this run's audit file and emitting ``iterable.gdpr.forgotten`` with the
-           batch's counts.
+           batch's counts. Each batch holds the audit storage's concurrency lease and re-reads the
+           audit log first, so a concurrent run never forgets the same identifier again.
         5. If Iterable's daily cap (1000 per 24 h) is reached, stop cleanly: the identifiers not
            yet attempted are written to the audit log as deferred and returned as ``remainder``.
         6. With ``verify``, compare the forgotten userIds with Iterable's list of forgotten userId
            hashes (userID-based and hybrid projects), recording "verified" for each one found.
-        7. Publish a table artifact of counts per outcome (no identifiers).
+        7. Publish a table artifact of counts per outcome (no identifiers), then delete the request
+           file (or leave in it only the deferred remainder).
 
     The audit log is append-only: each run writes its own ``audit-<date>-<flow_run_id>.jsonl``
     holding SHA-256 hashes of the normalised identifiers, never the identifiers themselves.
 
-    To run it from an event ``iterable.gdpr.request`` whose payload has ``identifiers``, give the
-    deployment trigger ``parameters: {"identifiers": "{{ event.payload.identifiers | tojson }}"}``.
+    The ``gdpr-forget`` deployment runs on each ``iterable.gdpr.request`` event that
+    ``submit_gdpr_request`` emits, with ``request: "{{ event.payload.ticket }}"``.
 
     Args:
+        request: the ticket id of a submitted request (identifiers read from request_storage).
         identifiers: emails or userIds (a list, or a JSON-list / comma-separated string).
         identifiers_file: a text file with one identifier per line, or a CSV file.
         identifier_type: ``email`` or ``userId`` to match the project's identity, or ``auto``.
         identifiers_column: the CSV column to read from ``identifiers_file``.
         audit_storage: a directory, or ``local-file-system/NAME`` / ``remote-file-system/NAME``.
+        request_storage: where submitted requests are stored (same forms as audit_storage).
         credentials_block: the saved ``IterableCredentials`` block's name; None reads the
             environment.
         verify: check userIds against Iterable's list of forgotten hashes afterwards.
@@ -476,7 +616,11 @@ def gdpr_forget(
         The counts per outcome, the identifiers left for a later run, and the audit file's path.
     """
     logger = get_run_logger()
-    items = load_identifiers(identifiers, identifiers_file, identifier_type, identifiers_column)
+    requests = Storage(request_storage) if request is not None else None
+    requested = _read_request(requests, request) if requests is not None and request else None
+    items = load_identifiers(
+        identifiers, identifiers_file, identifier_type, identifiers_column, requested
+    )
     credentials = IterableCredentials.load_or_env(credentials_block)
     storage = Storage(audit_storage)
     run_id = _flow_run_id()
@@ -501,7 +645,19 @@ def gdpr_forget(
     stop_reason: str | None = None
     for number, start in enumerate(range(0, len(todo), batch_size), start=1):
         batch = todo[start : start + batch_size]
-        outcome = forget_batch(batch, batch_number=number, credentials=credentials, audit=audit)
+        with _audit_lease(storage):
+            latest = audit.history()
+            taken = [i for i in batch if latest.get(i.sha256, set()) & done]
+            if taken:
+                # Forgotten by a concurrent run since this one started.
+                audit.record(taken, "skipped")
+                skipped += taken
+                batch = [i for i in batch if not latest.get(i.sha256, set()) & done]
+            outcome = (
+                forget_batch(batch, batch_number=number, credentials=credentials, audit=audit)
+                if batch
+                else BatchOutcome()
+            )
         forgotten += [batch[index] for index in outcome.forgotten]
         failed += outcome.failed
         failure_codes.update(outcome.failure_codes)
@@ -557,6 +713,8 @@ def gdpr_forget(
         for name in ("forgotten", "verified", "unverified", "failed", "skipped", "deferred")
     ]
     rows.append({"outcome": "remainder (still to do)", "count": len(remainder)})
+    if requests is not None and request:
+        _finish_request(requests, request, remainder)
     create_table_artifact(
         table=rows,
         key="gdpr-forget-summary",

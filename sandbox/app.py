@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, quote
 
 from prefect_iterable.api.catalog import ACTIONS, Action, Scope
 from prefect_iterable.sandbox import handlers as _handlers_pkg
+from prefect_iterable.sandbox import system_webhooks
 from prefect_iterable.sandbox.handlers._base import HANDLERS, ApiFailure, Call, Reply, Stream
 from prefect_iterable.sandbox.limits import RateLimits
 from prefect_iterable.sandbox.state import Fault, Project, SandboxState
@@ -355,6 +356,13 @@ class Sandbox:
         elif name == "projects" and method == "POST":
             project = self.add_project(**body)
             result = {"id": project.id, "name": project.name}
+        elif name == "webhooks" and method == "POST":
+            project = self.state.project_for_key(body.get("apiKey"))
+            if project is not None:
+                system_webhooks.configure(project, body["url"], body.get("headers"))
+                result = {"configured": True}
+            else:
+                result = None
         elif name == "settings":
             if method == "POST":
                 self.limits_enabled = bool(body.get("limits", self.limits_enabled))

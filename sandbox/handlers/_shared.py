@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from prefect_iterable.sandbox import system_webhooks
 from prefect_iterable.sandbox.handlers._base import ApiFailure, Call, bad_params
 from prefect_iterable.sandbox.state import Project
 
@@ -284,4 +285,5 @@ def record_message(project: Project, **fields: Any) -> dict[str, Any]:
         **fields,
     }
     messages(project).append(entry)
+    system_webhooks.on_message(project, entry)
     return entry

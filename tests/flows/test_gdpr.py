@@ -180,7 +180,7 @@ def test_reads_identifiers_from_files(tmp_path):
         ({"identifiers": ["u-1"], "identifier_type": "email"}, "identifiers[0]: not an email"),
         ({"identifiers": ["a@b"]}, "identifiers[0]: looks like an email"),
         ({"identifiers_file": "/nonexistent/ids.txt"}, "identifiers_file: cannot read"),
-        ({}, "give identifiers, identifiers_file or both"),
+        ({}, "give request, identifiers or identifiers_file"),
     ],
 )
 def test_bad_input_raises_before_any_request(
@@ -220,3 +220,64 @@ def test_audit_storage_in_a_filesystem_block(sandbox, project, block_name, tmp_p
 
     assert result.forgotten == 1
     assert [line["outcome"] for line in audit_lines(tmp_path / "in-block")] == ["forgotten"]
+
+
+def test_a_submitted_request_is_forgotten_then_deleted(sandbox, project, block_name, tmp_path):
+    from prefect_iterable.flows.gdpr import submit_gdpr_request
+
+    project.forget_daily_cap = 2
+    requests_dir = tmp_path / "requests"
+    emails = ["req1@example.com", "req2@example.com", "req3@example.com"]
+    ticket = submit_gdpr_request(emails, ticket="T-1001", request_storage=str(requests_dir))
+    params = {
+        "request": ticket,
+        "request_storage": str(requests_dir),
+        "audit_storage": str(tmp_path / "audit"),
+        "credentials_block": block_name,
+    }
+
+    first = gdpr_forget(**params)
+
+    # Stopped by the daily cap: the request file keeps only what is still to do.
+    assert (first.forgotten, first.deferred) == (2, 1)
+    left = json.loads((requests_dir / "request-T-1001.json").read_text())
+    assert left == {"identifiers": ["req3@example.com"]}
+
+    project.forget_daily_cap = 1000
+    second = gdpr_forget(**params)
+
+    assert (second.forgotten, second.deferred) == (1, 0)
+    assert list(requests_dir.iterdir()) == []  # audited, then deleted
+    with pytest.raises(ValueError, match="T-1001"):
+        gdpr_forget(**params)  # nothing left to forget for that ticket
+    assert sorted(b["email"] for b in forgets(sandbox, project.id)) == emails
+
+
+def test_two_concurrent_runs_forget_and_audit_each_identifier_once(
+    sandbox, project, block_name, tmp_path
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    emails = [f"twice{i}@example.com" for i in range(12)]
+    audit_dir = tmp_path / "audit"
+
+    def run(order: list[str]):
+        return gdpr_forget(
+            identifiers=order,
+            audit_storage=str(audit_dir),
+            credentials_block=block_name,
+            verify=False,
+            batch_size=4,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, [emails, emails[::-1]]))
+
+    accepted = [b["email"] for b in forgets(sandbox, project.id, status=None)]
+    assert sorted(accepted) == sorted(emails)  # not one identifier forgotten twice
+    forgotten = [
+        line["sha256"] for line in audit_lines(audit_dir) if line["outcome"] == "forgotten"
+    ]
+    assert sorted(forgotten) == sorted(sha(e) for e in emails)
+    assert sum(r.forgotten for r in results) == 12
+    assert sum(r.skipped for r in results) == 12
