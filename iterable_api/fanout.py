@@ -189,7 +189,7 @@ async def send_many(
     action: str | Action,
     records: Iterable[Mapping[str, Any]],
     *,
-    concurrency: int = 32,
+    concurrency: int = 4,
     checkpoint: str | Path | None = None,
     prepare: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
     on_progress: Callable[[Progress], Awaitable[None] | None] | None = None,
@@ -202,7 +202,8 @@ async def send_many(
         client: the client to send through; its limiter paces every request.
         action: the catalog id (or ``Action``) of a single-record action.
         records: each record's values, read lazily and once: a generator keeps memory flat.
-        concurrency: requests in flight at most.
+        concurrency: requests in flight at most; a few are enough on loopback and more slow
+            httpx down.
         checkpoint: a file that makes a rerun over the same records skip the settled ones.
         prepare: turns a record into the values to send; an ``InputValidationError`` it raises
             fails that record before any request. Anything else it raises stops the run.

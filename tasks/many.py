@@ -65,7 +65,7 @@ def send_many_records(
     records: Iterable[Mapping[str, Any]],
     *,
     checkpoint: str | None = None,
-    concurrency: int = 32,
+    concurrency: int = 4,
     total: int | None = None,
     credentials: IterableCredentials | None = None,
 ) -> SendManySummary:
@@ -86,7 +86,8 @@ def send_many_records(
             ``data_fields``, …), validated as that task validates them; a generator keeps memory
             flat.
         checkpoint: a local file recording each record's outcome, for reruns.
-        concurrency: requests in flight at most.
+        concurrency: requests in flight at most; a few are enough on loopback and more slow
+            httpx down.
         total: how many records there are, when ``records`` has no length (for progress).
         credentials: the Iterable credentials block; default: ``ITERABLE_*`` environment variables.
 
