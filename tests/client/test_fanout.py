@@ -102,3 +102,17 @@ def test_a_send_started_but_never_settled_counts_as_unknown(tmp_path):
     again.close()
     with pytest.raises(ValueError, match="not a fan-out checkpoint of ITERABLE_UPDATE_USER"):
         Checkpoint(path, get_action(UPDATE))
+
+
+def test_a_refusal_for_the_rate_is_deferred_and_sent_by_the_rerun(
+    credentials, sandbox, project, tmp_path
+):
+    records = [{"email": f"d{i}@example.com", "data_fields": {"n": i}} for i in range(4)]
+    checkpoint = tmp_path / "update.ckpt"
+    sandbox.inject(UPDATE, "429", retry_after=3600)  # longer than the client will wait
+    result = _run(credentials, UPDATE, records, concurrency=1, checkpoint=checkpoint)
+    assert (result.done, result.deferred, result.failed, result.unknown) == (3, [0], [], [])
+    assert users(project).find(email="d0@example.com") is None
+    rerun = _run(credentials, UPDATE, records, checkpoint=checkpoint)
+    assert (rerun.done, rerun.deferred, rerun.sent, rerun.skipped) == (4, [], 1, 3)
+    assert users(project).find(email="d0@example.com") is not None
