@@ -231,6 +231,16 @@ NOTES = [
     "lowered cap exists at the sandbox only: the client knows Iterable's 1,000, so it learns "
     "of the lower cap from one 429 (counted apart, 'at the daily cap'); with --full the client "
     "stops itself at the cap and no 429 is expected.",
+    "What limited the goals not met when this was written (2026-12-03, load average 5-8 on 2 "
+    "cores from other work): scenario 1 at 1,000,000 users reached 0.55 of the ceiling while "
+    "the ideal client reached 0.987 against the same sandbox process (sandbox not the limit): "
+    "the flow is CPU-bound reading and checking each NDJSON line (orjson per line), which a "
+    "busy machine starves; on a quieter run the same flow took 28-32 s for the file (about "
+    "0.9). Scenario 6: httpx's async pool slows down as connections are added (measured on "
+    "loopback: 515 req/s with one connection, 107 with 16), so both clients use 4; each "
+    "request costs the client about 1 ms of CPU in httpx and h11, which puts 2,000 req/s out "
+    "of reach of one Python process on a shared 2-core machine, for the ideal client as for "
+    "ours.",
     "Scenario 6 sends generated records through one send_many_records task (a flow in its own "
     "process, checkpoint on; events without ids, so each is marked as started before it "
     "leaves). The peer is the same calls as one Prefect task run each (.map) on 300 records, "
