@@ -1,13 +1,14 @@
 """``python -m bench``: run the benchmarks against the sandbox and write BENCHMARKS.md.
 
-Options: ``--full`` (full sizes: 1,000,000 users, 1 GB export, 1,000 forgets), ``--only N``
-(repeatable, or ``--only 2,4``). Results: ``BENCHMARKS.md`` at the repo root (overwritten) and
+Options: ``--full`` (full sizes: 1,000,000 users, 1 GB export, 1,000 forgets), ``--quick``
+(small sizes while developing), ``--only N`` (repeatable, or ``--only 2,4``). Results: ``BENCHMARKS.md`` at the repo root (overwritten) and
 ``bench/results/latest.json``. Benchmarks report; they do not assert.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import platform
 import time
@@ -62,15 +63,20 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
     n, o, b = r["scenario"], r.get("ours", {}), r.get("baseline", {})
     met = "yes" if r.get("met") else "**no**"
     if n == 1:
+        i = r.get("ideal", {})
         return [
             [
                 r["name"],
+                f"ideal client {_f(i.get('bytes_per_s', 0) / 1e6)} MB/s, {_f(i.get('req_per_s'))} "
+                f"req/s sustained ({_f(i.get('bytes_fraction'), 3)} of bytes ceiling, "
+                f"{i.get('http_429')} × 429, sandbox CPU {_f(i.get('sandbox_cpu_busy'))} cores); "
                 f"iterable-api 0.3.0: {_f(b.get('wall_s'), 1)} s, {b.get('http_429_at_sandbox')} × 429, "
                 f"{b.get('failed_records_approx'):,} of {b.get('records'):,} records failed",
-                f"{_f(o['bytes_per_s'] / 1e6)} MB/s, {_f(o['req_per_s'])} req/s while sending; "
+                f"{_f(o['bytes_per_s'] / 1e6)} MB/s, {_f(o['req_per_s'])} req/s sustained; "
                 f"flow {_f(o['flow_wall_s'], 1)} s end to end ({o.get('done')} done, "
                 f"{o.get('rejected')} rejected); sandbox CPU {_f(o['sandbox_cpu_busy'])} cores",
                 f"{_f(o['bytes_fraction'], 3)} of bytes ceiling, {_f(o['req_fraction'], 3)} of req ceiling"
+                f", {_f(o.get('ratio_to_ideal'), 3)} of ideal"
                 f" ({_f(o['end_to_end_bytes_fraction'], 3)} end to end)",
                 f"{o['http_429']}",
                 f"{_f(o['peak_rss_mb'], 0)} MB",
@@ -135,11 +141,32 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
                 "ceiling 3.00 req/s",
                 f"{_f(o['req_per_s'], 3)} req/s; forgot {o['forgotten']}, remainder "
                 f"{o['remainder_len']} ({'correct' if o['remainder_correct'] else 'WRONG'})",
-                f"{_f(o['fraction'], 3)} of the ceiling",
-                f"{o['http_429']}",
+                f"{_f(o['fraction'], 3)} of the ceiling (sustained)",
+                f"{o.get('http_429_rate')} for the rate; {o.get('http_429_daily_cap')} at the "
+                "daily cap",
                 f"{_f(o['peak_rss_mb'], 0)} MB",
                 met,
             ]
+        ]
+    if n == 6:
+        return [
+            [
+                f"{c['action']} × {c['count']:,} through one send_many_records task "
+                f"(ceiling {c['ceiling_per_s']:,.0f} req/s)",
+                f"ideal client {_f(c['ideal']['req_per_s'], 1)} req/s "
+                f"({_f(c['ideal']['fraction'], 3)} of the ceiling, {c['ideal']['http_429']} × 429, "
+                f"sandbox CPU {_f(c['ideal']['sandbox_cpu_busy'])} cores); a task run per record "
+                f"(.map, {c['peer']['count']:,} records): {_f(c['peer']['req_per_s'], 1)} req/s",
+                f"{_f(c['ours']['req_per_s'], 1)} req/s sustained; {c['ours']['done']:,} done, "
+                f"{c['ours']['failed']} failed, {c['ours']['unknown']} unknown; "
+                f"sandbox CPU {_f(c['ours']['sandbox_cpu_busy'])} cores",
+                f"{_f(c['ours']['fraction'], 3)} of the ceiling, "
+                f"{_f(c['ours']['ratio_to_ideal'], 3)} of ideal",
+                f"{c['ours']['http_429']}",
+                f"{_f(c['ours']['peak_rss_mb'], 0)} MB",
+                "yes" if c["met"] else "**no**",
+            ]
+            for c in r["cases"]
         ]
     return []
 
@@ -180,10 +207,17 @@ def write_markdown(report: dict[str, Any]) -> None:
 
 
 NOTES = [
-    "Scenario 1 rates are measured at the sandbox between the first and the last bulkUpdate "
-    "request; 'end to end' divides the file size by the flow's whole run time. The sandbox runs "
-    "in its own process; 'sandbox CPU' is its CPU time over the sending window (1.0 = one core "
-    "busy): near 1.0 the sandbox, not the flow, sets the pace.",
+    "Rates are sustained rates at the sandbox: the 2xx arrivals after the first burst (as many "
+    "as the sandbox's bucket holds: a period's worth) over their own span, so no figure can "
+    "exceed a ceiling by counting a burst. 'Ideal client' (bench/ideal.py) is a minimal httpx "
+    "loop sending pre-encoded bodies at exactly the documented rate, measured in the same run "
+    "against the same sandbox process (after a reset): what it cannot reach, the sandbox or "
+    "the machine stops, not our client. 'Sandbox CPU' is the sandbox process's CPU time over "
+    "the window (1.0 = one core busy).",
+    "Scenario 1 answers bulkUpdate by counting (bench/sandbox_proc.py COUNTERS: the body is "
+    "read, parsed, limited and capped; the per-record checks and the profile store, which tests "
+    "cover, are skipped), so that a million profiles measure the client, not the sandbox's "
+    "store. 'End to end' divides the file size by the flow's whole run time.",
     "Scenario 1 baseline: iterable-api 0.3.0 in bench/.peer-venv, `Iterable(key, base_uri=URL)` "
     "(its constructor takes the URL: no monkeypatching) and `iterable.helpers.bulk_update`, "
     "50 users per request, no throttle and no retry: a 429 loses its 50 users.",
@@ -193,10 +227,34 @@ NOTES = [
     "sides pay the sandbox's generation of the CSV on download.",
     "Scenario 4 counts the 2xx answers that arrived at the sandbox within the common window.",
     "Scenario 5 by default lowers the project's daily forget cap to 200 and gives 240 "
-    "identifiers (1,000 and 1,200 with --full) to fit the time box at 3 requests/s.",
+    "identifiers (1,000 and 1,200 with --full) to fit the time box at 3 requests/s. The "
+    "lowered cap exists at the sandbox only: the client knows Iterable's 1,000, so it learns "
+    "of the lower cap from one 429 (counted apart, 'at the daily cap'); with --full the client "
+    "stops itself at the cap and no 429 is expected.",
+    "What limited the goals not met when this was written (2026-12-03, load average 5-8 on 2 "
+    "cores from other work): scenario 1 at 1,000,000 users reached 0.55 of the ceiling while "
+    "the ideal client reached 0.987 against the same sandbox process (sandbox not the limit): "
+    "the flow is CPU-bound reading and checking each NDJSON line (orjson per line), which a "
+    "busy machine starves; in two earlier runs the same flow took 28-32 s for the file (0.86-0.98 "
+    "of the ceiling end to end, peak RSS 133-135 MB). Scenario 6: httpx's async pool slows down as connections are added (measured on "
+    "loopback: 515 req/s with one connection, 107 with 16), so both clients use 4; each "
+    "request costs the client about 1 ms of CPU in httpx and h11, which puts 2,000 req/s out "
+    "of reach of one Python process on a shared 2-core machine, for the ideal client as for "
+    "ours.",
+    "Scenario 6 sends generated records through one send_many_records task (a flow in its own "
+    "process, checkpoint on; events without ids, so each is marked as started before it "
+    "leaves). The peer is the same calls as one Prefect task run each (.map) on 300 records, "
+    "against the same sandbox process after a reset.",
 ]
 
-SCENARIOS = {1: "s1_bulk", 2: "s2_overhead", 3: "s3_export", 4: "s4_shared_limits", 5: "s5_gdpr"}
+SCENARIOS = {
+    1: "s1_bulk",
+    2: "s2_overhead",
+    3: "s3_export",
+    4: "s4_shared_limits",
+    5: "s5_gdpr",
+    6: "s6_fanout",
+}
 
 
 def summary(r: dict[str, Any]) -> str:
@@ -207,8 +265,8 @@ def summary(r: dict[str, Any]) -> str:
     if n == 1:
         return (
             f"[1] bytes {o['bytes_fraction']:.3f}, requests {o['req_fraction']:.3f} of the "
-            f"ceiling; 429s {o['http_429']}; peak RSS {o['peak_rss_mb']:.0f} MB; peer 429s "
-            f"{r['baseline'].get('http_429_at_sandbox')}"
+            f"ceiling (ideal {r['ideal']['bytes_fraction']:.3f}); 429s {o['http_429']}; peak RSS "
+            f"{o['peak_rss_mb']:.0f} MB; peer 429s {r['baseline'].get('http_429_at_sandbox')}"
         )
     if n == 2:
         return (
@@ -225,12 +283,22 @@ def summary(r: dict[str, Any]) -> str:
         )
     if n == 5:
         return f"[5] {o['fraction']:.3f} of 3 req/s; remainder correct: {o['remainder_correct']}"
+    if n == 6:
+        return "[6] " + "; ".join(
+            f"{c['action']}: {c['ours']['fraction']:.3f} of the ceiling (ideal "
+            f"{c['ideal']['fraction']:.3f}), 429s {c['ours']['http_429']}, RSS "
+            f"{c['ours']['peak_rss_mb']:.0f} MB, peer {c['peer']['req_per_s']} req/s"
+            for c in r["cases"]
+        )
     return str(r)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--full", action="store_true", help="full sizes (takes much longer)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, for development (figures say little)"
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -249,18 +317,21 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "scenarios": [],
     }
-    need_server = any(n in (1, 2, 3, 5) for n in only)
+    need_server = any(n in (1, 2, 3, 5, 6) for n in only)
     with prefect_server() if need_server else _nothing() as env:
         flow_env = {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")} if env else {}
         for n in only:
             module = importlib.import_module(f"bench.{SCENARIOS[n]}")
             print(f"[{n}] running {SCENARIOS[n]} ...", flush=True)
             t = time.perf_counter()
+            options: dict[str, Any] = {"full": args.full}
+            parameters = inspect.signature(module.run).parameters
+            if "flow_env" in parameters:
+                options["flow_env"] = flow_env
+            if "quick" in parameters:
+                options["quick"] = args.quick
             try:
-                if n == 4:
-                    result = module.run(full=args.full)
-                else:
-                    result = module.run(full=args.full, flow_env=flow_env)
+                result = module.run(**options)
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 traceback.print_exc()
                 result = {"scenario": n, "error": f"{type(exc).__name__}: {exc}"}

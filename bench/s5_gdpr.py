@@ -2,8 +2,8 @@
 
 One run is given more identifiers than the project's daily forget cap (1,200 against 1,000 with
 ``--full``; 240 against a cap lowered to 200 by default, to stay within the time box): it must
-forget at the documented rate (measured at the sandbox: forget requests between the first and
-the last) and then stop at the cap, returning exactly the identifiers it did not do. The
+forget at the documented rate (measured at the sandbox: the sustained rate of forget requests,
+see ``common.sustained``) and then stop at the cap, returning exactly the identifiers it did not do. The
 baseline is the documented ceiling itself (3 req/s): the cap forbids a second pass.
 """
 
@@ -14,11 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, SandboxProcess, base_env, run_child
+from bench.common import PYTHON, SandboxProcess, base_env, run_child, sustained
 from prefect_iterable.sandbox import DEMO_API_KEY
 
 ACTION = "ITERABLE_FORGET_USER"
 RATE = 3.0
+BURST = 3  # the sandbox bucket's capacity
 
 
 def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -49,10 +50,17 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
             ],
             env,
         )
-        stats = sb.stats(ACTION)
+        stats = sb.stats(ACTION, times=True)
     ok = stats["by_status"].get("200", 0)
     span = (stats["last_ok_at"] or 0) - (stats["first_at"] or 0)
-    rate = (ok - 1) / span if ok > 1 and span > 0 else 0.0
+    steady = sustained(stats["ok_times"] or [], BURST)
+    rate = steady["req_per_s"]
+    # A 429 after the last success is the sandbox's daily cap: by default it is lowered to 200
+    # there only, so the client (which knows Iterable's 1,000) learns of it from that answer. A
+    # 429 before it would be the rate limit's.
+    last_ok = stats["last_ok_at"] or 0.0
+    throttled = stats["throttled_times"] or []
+    cap_429 = sum(1 for t in throttled if t >= last_ok)
     result = child["result"] if isinstance(child["result"], dict) else {}
     remainder = result.get("remainder") or []
     expected_rest = emails[cap:]
@@ -67,6 +75,9 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
         "stop_reason": result.get("stop_reason"),
         "forget_requests_ok": ok,
         "http_429": stats["by_status"].get("429", 0),
+        "http_429_rate": len(throttled) - cap_429,
+        "http_429_daily_cap": cap_429,
+        "steady": steady["steady"],
         "window_s": round(span, 1),
         "req_per_s": round(rate, 3),
         "fraction": round(rate / RATE, 3),
@@ -78,6 +89,7 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
         "name": f"GDPR forget, {given:,} users against a daily cap of {cap:,}",
         "ours": ours,
         "baseline": {"req_per_s": RATE, "note": "documented ceiling"},
-        "goal": ">= 0.95 of 3 req/s; stops at the cap with the exact remainder",
-        "met": ours["fraction"] >= 0.95 and correct,
+        "goal": ">= 0.95 of 3 req/s sustained, no 429 for the rate; stops at the cap with the "
+        "exact remainder",
+        "met": ours["fraction"] >= 0.95 and correct and ours["http_429_rate"] == 0,
     }

@@ -4,7 +4,8 @@ It is ``sandbox.Sandbox`` served by uvicorn on 127.0.0.1, unchanged, with two ad
 measuring: request bodies are logged by size only (a million users would otherwise sit in the
 request log), and ``GET /_bench/stats?action=ID`` summarises the log (count by status, first and
 last arrival) without shipping it back. ``--export-settings`` (JSON) and ``--forget-cap`` set the
-demo project's knobs.
+demo project's knobs; ``--count-only ACTION,…`` answers those actions by counting (see
+``COUNTERS``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,33 @@ import uvicorn
 
 import prefect_iterable.sandbox.app as sandbox_app
 from prefect_iterable.sandbox import DEMO_API_KEY, Sandbox
+from prefect_iterable.sandbox.handlers._base import HANDLERS, Call, bad_params
+from prefect_iterable.sandbox.handlers.users import _FAILED_KEYS
 
 sandbox_app._LOGGED_BODY_BYTES = 0  # log sizes only
+
+
+def _count_users(call: Call) -> dict[str, Any]:
+    """users/bulkUpdate answered by counting: every record accepted, nothing stored.
+
+    For a throughput benchmark that asks for it (``--count-only``): parsing, routing, limits and
+    the body cap still run, the per-record checks and the profile store do not (tests run them).
+    """
+    records = call.body.get("users") if isinstance(call.body, dict) else None
+    if not isinstance(records, list) or not records:
+        raise bad_params("users must be a non-empty array")
+    return {
+        "successCount": len(records),
+        "failCount": 0,
+        "createdFields": [],
+        "filteredOutFields": [],
+        "failedUpdates": {key: [] for key in _FAILED_KEYS},
+        "invalidEmails": [],
+        "invalidUserIds": [],
+    }
+
+
+COUNTERS = {"ITERABLE_BULK_UPDATE_USERS": _count_users}
 
 
 class BenchApp:
@@ -48,6 +74,9 @@ class BenchApp:
                     "first_ok_at": done[0].at if done else None,
                     "last_ok_at": done[-1].at if done else None,
                     "ok_times": [e.at for e in done] if query.get("times") else None,
+                    "throttled_times": [e.at for e in entries if e.status == 429]
+                    if query.get("times")
+                    else None,
                 }
             ).encode()
             await send(
@@ -68,7 +97,10 @@ def main() -> None:
     parser.add_argument("--no-limits", action="store_true")
     parser.add_argument("--export-settings", default=None)
     parser.add_argument("--forget-cap", type=int, default=None)
+    parser.add_argument("--count-only", default="", help="actions answered by counting only")
     args = parser.parse_args()
+    for action in filter(None, args.count_only.split(",")):
+        HANDLERS[action] = COUNTERS[action]
     sandbox = Sandbox(limits=not args.no_limits)
     sandbox.base_url = f"http://127.0.0.1:{args.port}"
     project = sandbox.state.project_for_key(DEMO_API_KEY)

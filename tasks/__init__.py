@@ -13,6 +13,7 @@ from prefect_iterable.tasks import (
     exports,
     journeys,
     lists,
+    many,
     messaging,
     metadata,
     sms,
@@ -32,6 +33,7 @@ from prefect_iterable.tasks.events import *
 from prefect_iterable.tasks.exports import *
 from prefect_iterable.tasks.journeys import *
 from prefect_iterable.tasks.lists import *
+from prefect_iterable.tasks.many import *
 from prefect_iterable.tasks.messaging import *
 from prefect_iterable.tasks.metadata import *
 from prefect_iterable.tasks.sms import *
@@ -54,6 +56,7 @@ __all__ += subscriptions.__all__
 __all__ += sms.__all__
 __all__ += lists.__all__
 __all__ += events.__all__
+__all__ += many.__all__
 __all__ += commerce.__all__
 __all__ += metadata.__all__
 __all__ += webhooks.__all__
