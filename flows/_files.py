@@ -145,9 +145,11 @@ class Storage:
         if self.root is not None:
             (self.root / name).unlink(missing_ok=True)
             return
-        self._buffers.pop(name, None)
-        if self._fs.exists(f"{self._base}/{name}"):
-            self._fs.rm_file(f"{self._base}/{name}")
+        path = f"{self._base}/{name}"
+        if self._fs.exists(f"{path}{self.PARTS}"):
+            self._fs.rm(f"{path}{self.PARTS}", recursive=True)
+        if self._fs.exists(path):
+            self._fs.rm_file(path)
 
     def append(self, name: str, data: bytes) -> None:
         """Add ``data`` at the end of ``name`` (creating it), durably."""

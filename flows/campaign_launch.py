@@ -293,7 +293,7 @@ def _emit(event: str, campaign: Campaign | int, **payload: Any) -> None:
     campaign_id = campaign if isinstance(campaign, int) else campaign.id
     resource = {"prefect.resource.id": f"iterable.campaign.{campaign_id}"}
     if isinstance(campaign, Campaign):
-        resource["prefect.resource.name"] = campaign.name
+        resource["prefect.resource.name"] = campaign.name or ""
     emit_event(event=event, resource=resource, payload=payload)
 
 

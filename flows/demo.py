@@ -90,7 +90,7 @@ def send_with_a_bounce(template_id: int, credentials_block: str) -> int:
     """Send a blast to two users, one of whose address bounces; return the campaign id."""
     from prefect_iterable.tasks.campaigns import create_campaign, send_campaign
 
-    credentials = IterableCredentials.load(credentials_block)
+    credentials: IterableCredentials = IterableCredentials.load(credentials_block)  # type: ignore[assignment]
     audience = create_list(name=f"Demo bounce {datetime.now():%H%M%S}", credentials=credentials)
     subscribe_to_list(
         list_id=audience.list_id,
@@ -230,6 +230,8 @@ def run(output: Path, users: int) -> dict[str, Any]:
         print(f"campaign {launched.campaign_id}: {launched.decision}, {launched.state}", flush=True)
 
         _step("Webhook loop: a send, a bounce webhook, an event, a suppression")
+        if launched.template_id is None:
+            raise RuntimeError("the campaign launch reported no template to send from")
         suppressed = webhook_loop(server, api_key, launched.template_id, output)
         summary["webhook_loop"] = suppressed.model_dump(mode="json")
         print(f"done: {suppressed.outcome} (list {suppressed.list_id})", flush=True)

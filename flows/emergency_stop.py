@@ -95,7 +95,7 @@ def _matches(
         wanted = label.strip().casefold()
         tests.append(any(str(x).strip().casefold() == wanted for x in campaign.labels or []))
     if pattern is not None:
-        tests.append(fnmatch.fnmatchcase(campaign.name.casefold(), pattern.casefold()))
+        tests.append(fnmatch.fnmatchcase((campaign.name or "").casefold(), pattern.casefold()))
     return any(tests) if match == "any" else all(tests)
 
 
@@ -207,7 +207,7 @@ def emergency_stop(
                 event=f"iterable.campaign.{done}",
                 resource={
                     "prefect.resource.id": f"iterable.campaign.{campaign.id}",
-                    "prefect.resource.name": campaign.name,
+                    "prefect.resource.name": campaign.name or "",
                 },
                 payload={"state_before": state, "reason": "emergency_stop"},
             )

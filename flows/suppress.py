@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -106,7 +106,8 @@ def suppress_user(
     from prefect.blocks.system import Secret
 
     logger = get_run_logger()
-    identity = open_identity(sealed_identity, str(Secret.load(seal_key_block).get()))
+    seal_key: Any = Secret.load(seal_key_block)  # sync context: a block, not a coroutine
+    identity = open_identity(sealed_identity, str(seal_key.get()))
     email, user_id = identity.get("email"), identity.get("userId")
     who = (
         Identifier(str(email).strip().lower(), "email")

@@ -313,4 +313,4 @@ def run_blocking(make: Callable[[], Awaitable[Any]]) -> Any:
 
     context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(context.run, asyncio.run, make()).result()
+        return pool.submit(context.run, asyncio.run, make()).result()  # type: ignore[arg-type]

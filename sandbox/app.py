@@ -367,9 +367,9 @@ class Sandbox:
             project = self.add_project(**body)
             result = {"id": project.id, "name": project.name}
         elif name == "webhooks" and method == "POST":
-            project = self.state.project_for_key(body.get("apiKey"))
-            if project is not None:
-                system_webhooks.configure(project, body["url"], body.get("headers"))
+            hooked = self.state.project_for_key(body.get("apiKey"))
+            if hooked is not None:
+                system_webhooks.configure(hooked, body["url"], body.get("headers"))
                 result = {"configured": True}
             else:
                 result = None

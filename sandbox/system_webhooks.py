@@ -29,12 +29,14 @@ _ATTEMPTS = 20
 
 def configure(project: Project, url: str, headers: dict[str, str] | None = None) -> None:
     """Post this project's email events to ``url`` with ``headers`` (replaces any earlier one)."""
-    project.area(_AREA, dict).update(url=url, headers=dict(headers or {}), delivered=[])
+    settings: dict[str, Any] = project.area(_AREA, dict)
+    settings.update(url=url, headers=dict(headers or {}), delivered=[])
 
 
 def deliveries(project: Project) -> list[dict[str, Any]]:
     """The webhook bodies delivered so far (answered 2xx), oldest first."""
-    return list(project.area(_AREA, dict).get("delivered", []))
+    settings: dict[str, Any] = project.area(_AREA, dict)
+    return list(settings.get("delivered", []))
 
 
 def on_message(project: Project, entry: dict[str, Any]) -> None:

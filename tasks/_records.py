@@ -12,8 +12,9 @@ naming each record's problem, and so is an empty list, as Iterable refuses both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -117,12 +118,16 @@ R = TypeVar("R", bound=BaseModel)
 #: ``list[R]`` for a bulk parameter: at least one record, each refused on its own; further list
 #: validators (``Annotated[Records[X], AfterValidator(f)]``) see refused records too (use
 #: ``sendable``).
-Records = Annotated[
-    list[Annotated[R, WrapValidator(_check_record)]],
-    Field(min_length=1),
-    AfterValidator(_something_to_send),
-    WrapSerializer(_sendable_only),
-]
+if TYPE_CHECKING:
+    # Records arrive as models or as plain dicts (validated into the model at run time).
+    Records = list[R | Mapping[str, Any]]
+else:
+    Records = Annotated[
+        list[Annotated[R, WrapValidator(_check_record)]],
+        Field(min_length=1),
+        AfterValidator(_something_to_send),
+        WrapSerializer(_sendable_only),
+    ]
 
 
 def refused_records(checked: BaseModel) -> list[Rejection]:

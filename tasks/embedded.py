@@ -17,9 +17,8 @@ from prefect_iterable.api.models.embedded import (
     EmbeddedImpression,
     EmbeddedMessagesResponse,
     EmbeddedSession,
-    EpochSeconds,
 )
-from prefect_iterable.api.types import Email, PositiveId, UserId
+from prefect_iterable.api.types import Email, EpochSeconds, PositiveId, UserId
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.tasks._core import iterable_task
 from prefect_iterable.tasks.messaging import PackageName, SdkVersion

@@ -119,7 +119,7 @@ def send_many_records(
         )
         if artifact is None or now.fraction is None:
             return None
-        return aupdate_progress_artifact(artifact, now.fraction * 100)
+        return aupdate_progress_artifact(artifact, now.fraction * 100)  # type: ignore[arg-type]
 
     async def run() -> FanOutResult:
         async with creds.get_async_client() as client:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import uvicorn
 
@@ -20,7 +21,8 @@ def _secret(block: str | None, variable: str) -> str | None:
     if block:
         from prefect.blocks.system import Secret
 
-        return str(Secret.load(block).get())
+        secret: Any = Secret.load(block)  # sync context: a block, not a coroutine
+        return str(secret.get())
     return os.environ.get(variable) or None
 
 

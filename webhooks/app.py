@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import json
 import logging
@@ -223,7 +224,7 @@ class WebhookReceiver:
             self._queue.append((event, future))
             if key is not None:
                 self._inflight[key] = future
-                future.add_done_callback(lambda f, k=key: self._settled(k, f))
+                future.add_done_callback(functools.partial(self._settled, key))
             waits.append(future)
         if not waits:
             return

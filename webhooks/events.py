@@ -73,7 +73,8 @@ def event_name(raw: Any) -> str:
 
 
 def _identity(body: dict[str, Any]) -> str | None:
-    data = body.get("dataFields") if isinstance(body.get("dataFields"), dict) else {}
+    fields = body.get("dataFields")
+    data: dict[str, Any] = fields if isinstance(fields, dict) else {}
     for source in (body, data):
         email = source.get("email")
         if isinstance(email, str) and email.strip():

@@ -129,15 +129,19 @@ class IterableModel(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=False
     )
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)  # type: ignore[misc]
-        except AttributeError:
-            # An unknown field arrives camelCase; let Python code read it snake_case too.
-            extra = object.__getattribute__(self, "__pydantic_extra__")
-            if extra and to_camel(name) in extra:
-                return extra[to_camel(name)]
-            raise
+    # Hidden from type checkers: a class with __getattr__ satisfies every protocol (Awaitable
+    # included), and Prefect's Task.__call__ would then be read as returning a coroutine.
+    if not typing.TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return super().__getattr__(name)  # type: ignore[misc]
+            except AttributeError:
+                # An unknown field arrives camelCase; let Python code read it snake_case too.
+                extra = object.__getattribute__(self, "__pydantic_extra__")
+                if extra and to_camel(name) in extra:
+                    return extra[to_camel(name)]
+                raise
 
     @model_validator(mode="wrap")
     @classmethod
@@ -163,7 +167,7 @@ class IterableModel(BaseModel):
             data = data.model_dump(by_alias=True)
         if not isinstance(data, dict):
             return None
-        by_key = {}
+        by_key: dict[str, str] = {}
         for name, field in cls.model_fields.items():
             by_key[name] = name
             if field.alias:
@@ -171,11 +175,11 @@ class IterableModel(BaseModel):
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
-            name = by_key.get(key) if isinstance(key, str) else None
-            if name is None:
+            known = by_key.get(key) if isinstance(key, str) else None
+            if known is None:
                 extra[str(key)] = value
-            elif name not in values:
-                values[name] = cls._field_value(name, value)
+            elif known not in values:
+                values[known] = cls._field_value(known, value)
         received = set(values)
         for name, field in cls.model_fields.items():
             if name in values:
@@ -194,9 +198,9 @@ class IterableModel(BaseModel):
     @classmethod
     def _field_value(cls, name: str, value: Any) -> Any:
         field = cls.model_fields[name]
-        annotation = (
-            Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-        )
+        # Annotated[(type, *metadata)]: one tuple, so that it also parses on Python 3.10.
+        annotated = (field.annotation, *field.metadata)
+        annotation = Annotated[annotated] if field.metadata else field.annotation
         try:
             return _adapter(annotation).validate_python(value)
         except ValidationError as exc:

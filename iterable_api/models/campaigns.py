@@ -116,7 +116,7 @@ def _split_row(row: Any, keys: dict[str, str]) -> Any:
     if not isinstance(row, dict) or "metrics" in row:
         return row
     fields: dict[str, Any] = {}
-    metrics: dict[str, float | None] = {}
+    metrics: dict[str, Cell] = {}
     for column, value in row.items():
         if column in keys:
             fields[keys[column]] = value if value != "" else None

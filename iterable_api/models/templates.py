@@ -7,7 +7,7 @@ defined here once and reused by every kind's tasks.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -185,13 +185,23 @@ class WebInAppDisplaySettings(RequestModel):
 # ---- responses -------------------------------------------------------------------------------
 
 # The request objects as answers carry them: unknown keys kept, no field required, no limits.
-_LinkParamRead = response_twin(LinkParam)
-_PlatformUrlsRead = response_twin(PlatformUrls)
-_PushButtonRead = response_twin(PushButton)
-_EmbeddedElementsRead = response_twin(EmbeddedTemplateElements)
-_InboxMetadataRead = response_twin(TemplateInboxMetadata)
-_DisplaySettingsRead = response_twin(InAppDisplaySettings)
-_WebDisplaySettingsRead = response_twin(WebInAppDisplaySettings)
+# Type checkers see the request models (same fields); at run time the tolerant twins read answers.
+if TYPE_CHECKING:
+    _LinkParamRead = LinkParam
+    _PlatformUrlsRead = PlatformUrls
+    _PushButtonRead = PushButton
+    _EmbeddedElementsRead = EmbeddedTemplateElements
+    _InboxMetadataRead = TemplateInboxMetadata
+    _DisplaySettingsRead = InAppDisplaySettings
+    _WebDisplaySettingsRead = WebInAppDisplaySettings
+else:
+    _LinkParamRead = response_twin(LinkParam)
+    _PlatformUrlsRead = response_twin(PlatformUrls)
+    _PushButtonRead = response_twin(PushButton)
+    _EmbeddedElementsRead = response_twin(EmbeddedTemplateElements)
+    _InboxMetadataRead = response_twin(TemplateInboxMetadata)
+    _DisplaySettingsRead = response_twin(InAppDisplaySettings)
+    _WebDisplaySettingsRead = response_twin(WebInAppDisplaySettings)
 
 _Timestamp = int | str  # epoch ms in practice; the Swagger calls it a date-time string
 
