@@ -303,6 +303,9 @@ def _finish_request(storage: Storage, ticket: str, remainder: list[Identifier]) 
         storage.append(name, dumps_compact({"identifiers": [i.value for i in remainder]}).encode())
 
 
+_LEASE_SECONDS = 60  # the least Prefect accepts
+
+
 @contextmanager
 def _audit_lease(storage: Storage) -> Iterator[None]:
     """Hold the one slot of a Prefect concurrency limit named after the audit storage.
@@ -327,7 +330,9 @@ def _audit_lease(storage: Storage) -> Iterator[None]:
                 )
             except ObjectAlreadyExists:
                 pass  # another run created it first
-    with concurrency(name, occupy=1, strict=True):
+    # A short lease, renewed while the run lives: a run killed while holding it frees the audit
+    # log for the next run within a minute, not Prefect's default five.
+    with concurrency(name, occupy=1, strict=True, lease_duration=_LEASE_SECONDS):
         yield
 
 

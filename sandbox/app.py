@@ -425,9 +425,15 @@ async def _read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def _loads(raw: bytes) -> Any:
     """``json.loads``, through orjson when it can: the standard module is the reference (it takes
-    NaN, lone surrogates and huge integers, which orjson refuses), orjson the fast path."""
+    NaN, lone surrogates and huge integers, which orjson refuses or reads as floats), orjson the
+    fast path."""
+    if _LONG_DIGITS.search(raw):  # an integer past 64 bits: orjson would make it a float
+        return json.loads(raw)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

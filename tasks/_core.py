@@ -211,6 +211,7 @@ def _run_namer(template: str) -> Callable[..., str]:
             shown[key] = text.encode("utf-8", "backslashreplace").decode()
         return template.format_map(shown)
 
+    name.template = template  # type: ignore[attr-defined]  # what audits read
     return name
 
 

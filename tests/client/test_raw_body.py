@@ -116,3 +116,14 @@ def test_bulk_update_with_a_raw_body_against_the_sandbox(sandbox, project, clien
     result = client.call(BULK_USERS, users=RawJson(ARRAY), create_new_fields=True)
     assert (result.success_count, result.fail_count) == (1, 1)  # u-2 is unknown: not created
     assert users(project).find(email="a@example.com").data_fields["n"] == 1
+
+
+@pytest.mark.parametrize("body", ["Accepted", "<html>ok</html>", "not { json"])
+def test_a_success_with_a_body_that_is_not_json_keeps_the_text(body: str) -> None:
+    from tests._answers import AnswerServer
+
+    with AnswerServer() as server, Client("k", base_url=server.url, limiter=NoLimiter()) as client:
+        server.answer(body, content_type="text/plain")
+        answer = client.call("ITERABLE_CREATE_LIST", name="Plain text answer")
+    assert answer == {"msg": body}
+    assert server.paths == ["/api/lists"]
