@@ -18,10 +18,12 @@ the audit log to recording its outcomes, and the audit log is the source of trut
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import re
+import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -319,6 +321,17 @@ def _audit_lease(storage: Storage) -> Iterator[None]:
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     digest = hashlib.sha256(storage.where("").encode()).hexdigest()[:16]
+    if storage.root is not None:
+        # A local audit log: an OS file lock (beside, not in, the audit folder), which the kernel
+        # releases when its holder dies, so a SIGKILLed run never blocks the next one.
+        lock_path = Path(tempfile.gettempdir()) / f"prefect-iterable-gdpr-audit-{digest}.lock"
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
     name = f"iterable-gdpr-audit-{digest}"
     with get_client(sync_client=True) as client:
         try:
