@@ -231,8 +231,12 @@ EpochSeconds = Annotated[
 
 
 def need_identifier(email: Any, user_id: Any, names: str = "email or user_id") -> None:
-    """Iterable needs at least one identifier; it accepts both (hybrid projects send both)."""
-    if email is None and user_id is None:
+    """Iterable needs at least one identifier; it accepts both (hybrid projects send both).
+
+    The one statement of the rule: request models and bulk records (``IdentifiedRecord``) call it.
+    An empty identifier names no one, so it counts as missing.
+    """
+    if not email and not user_id:
         raise ValueError(f"give {names} (or both)")
 
 

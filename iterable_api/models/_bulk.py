@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from prefect_iterable.api.models._base import RequestModel
+from prefect_iterable.api.types import need_identifier
 
 __all__ = ["BulkResult", "FailedUpdates", "IdentifiedRecord", "Rejection"]
 
@@ -56,8 +57,7 @@ class IdentifiedRecord(RequestModel):
 
     @model_validator(mode="after")
     def _names_a_user(self) -> IdentifiedRecord:
-        if not self.email and not self.user_id:
-            raise ValueError("give an email or a user_id (or both)")
+        need_identifier(self.email, self.user_id, "an email or a user_id")
         return self
 
 
