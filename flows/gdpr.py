@@ -25,7 +25,6 @@ import json
 import re
 import tempfile
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +49,7 @@ from prefect_iterable.api.errors import (
     RateLimited,
 )
 from prefect_iterable.blocks import IterableCredentials, MissingPermission
+from prefect_iterable.flows._audit import append_lines, audit_line, current_flow_run_id, read_lines
 from prefect_iterable.flows._files import Storage, dumps_compact
 
 __all__ = [
@@ -373,12 +373,9 @@ class AuditLog:
         for name in self.storage.list("audit-*.jsonl"):
             if name == self.name:
                 continue
-            for line in self.storage.read_bytes(name).decode("utf-8", "replace").splitlines():
-                try:
-                    record = json.loads(line)
+            for record in read_lines(self.storage, name):
+                if "sha256" in record and "outcome" in record:
                     outcomes.setdefault(str(record["sha256"]), set()).add(str(record["outcome"]))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a torn last line of a crashed run: ignore it
         return outcomes
 
     def record(self, items: list[Identifier], outcome: Outcome, code: str | None = None) -> None:
@@ -386,15 +383,10 @@ class AuditLog:
         if not items:
             return
         at = datetime.now(timezone.utc).isoformat()
-        lines = []
-        for item in items:
-            entry: dict[str, Any] = {"sha256": item.sha256, "at": at, "outcome": outcome}
-            if code is not None:
-                entry["code"] = code
-            entry["flow_run_id"] = self.flow_run_id
-            lines.append(dumps_compact(entry) + "\n")
+        extra = {} if code is None else {"code": code}
+        lines = [audit_line(i.sha256, outcome, self.flow_run_id, at=at, **extra) for i in items]
         with self._lock:
-            self.storage.append(self.name, "".join(lines).encode())
+            append_lines(self.storage, self.name, lines)
             self.counts[outcome] += len(items)
 
 
@@ -522,12 +514,6 @@ class GdprForgetResult(BaseModel):
     flow_run_id: str
 
 
-def _flow_run_id() -> str:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id or uuid.uuid4())
-
-
 @flow(name="gdpr-forget", log_prints=False, persist_result=False)
 def gdpr_forget(
     request: Annotated[
@@ -641,7 +627,7 @@ def gdpr_forget(
     )
     credentials = IterableCredentials.load_or_env(credentials_block)
     storage = Storage(audit_storage)
-    run_id = _flow_run_id()
+    run_id = current_flow_run_id()
     audit = AuditLog(storage, run_id)
     history = audit.history()
 

@@ -10,9 +10,6 @@ found by name and created once. The audit log, like the GDPR one, holds hashes o
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
@@ -20,7 +17,8 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.flows._files import Storage, dumps_compact
+from prefect_iterable.flows._audit import append_lines, audit_line, current_flow_run_id, read_lines
+from prefect_iterable.flows._files import Storage
 from prefect_iterable.flows.gdpr import Identifier
 from prefect_iterable.tasks.lists import create_list, list_lists, subscribe_to_list
 from prefect_iterable.webhooks.events import open_identity
@@ -41,12 +39,6 @@ class SuppressResult(BaseModel):
     list_id: int | None = None
     reason: str
     audit_file: str
-
-
-def _flow_run_id() -> str:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id or uuid.uuid4())
 
 
 @flow(name="suppress-user", log_prints=False, persist_result=False)
@@ -120,15 +112,10 @@ def suppress_user(
     audit = storage.where(AUDIT_FILE)
 
     def record(outcome: Outcome, list_id: int | None) -> SuppressResult:
-        line = {
-            "sha256": who.sha256,
-            "at": datetime.now(timezone.utc).isoformat(),
-            "outcome": outcome,
-            "reason": reason,
-            "list_id": list_id,
-            "flow_run_id": _flow_run_id(),
-        }
-        storage.append(AUDIT_FILE, (dumps_compact(line) + "\n").encode())
+        line = audit_line(
+            who.sha256, outcome, current_flow_run_id(), reason=reason, list_id=list_id
+        )
+        append_lines(storage, AUDIT_FILE, [line])
         create_table_artifact(
             table=[{k: v for k, v in line.items() if k != "at"}],
             key="suppress-user",
@@ -146,11 +133,7 @@ def suppress_user(
     if reason.endswith(".bounce") and recipient_state and recipient_state != "HardBounce":
         return record("skipped (soft bounce)", None)
     if AUDIT_FILE in storage.list(AUDIT_FILE):
-        for raw in storage.read_bytes(AUDIT_FILE).decode("utf-8", "replace").splitlines():
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue  # a torn last line of a crashed run
+        for line in read_lines(storage, AUDIT_FILE):
             if line.get("sha256") == who.sha256 and line.get("outcome") == "suppressed":
                 return record("already suppressed", line.get("list_id"))
 
