@@ -1,11 +1,13 @@
 """Four flows at once on one API key, through the shared limits: no 429, all complete.
 
-A campaign launch, a bulk import of a few thousand users, an export archive and a GDPR forget of
-a dozen users run together in one process (one thread each) against ONE sandbox project and key,
+A campaign launch, a bulk import of a few hundred users, an export archive and a GDPR forget of
+a few users run together in one process (one thread each) against ONE sandbox project and key,
 with the sandbox enforcing Iterable's documented limits. The client's token buckets are
 process-wide and keyed by project, organization and key, so the four flows draw from the same
 budgets (bulk updates 5/s and forgets 3/s per project, exports 1/s per organization, proofs 20/s
-per key …). The sandbox's own log of the project must show every request answered, none with 429.
+per key …). The sandbox's own log of the project must show every request answered, none with 429,
+and the four flows' requests interleaved: the test holds requests (never by sleeping for a
+while) so that the overlap is a fact of the log's order, not of the machine's speed.
 
 The same run is repeated with ``rate_limit_mode="prefect"``: the limits are then Prefect global
 concurrency limits on the test server (``python -m prefect_iterable.blocks.limits create``), as workers on several
@@ -19,6 +21,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,21 +37,11 @@ from prefect_iterable.flows.gdpr import GdprForgetResult, gdpr_forget
 from prefect_iterable.sandbox.data import User, UserList, export_settings, lists, users
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
-IMPORTED = 3000
+IMPORTED = 600
 BATCH = 50  # users per bulkUpdate request
-FORGOTTEN = 12
+FORGOTTEN = 6
 REVIEWERS = ["reviewer.one@example.com", "reviewer.two@example.com"]
-FLOW_ACTIONS = {  # the requests that tell each flow's activity apart in the sandbox log
-    "bulk_import": {"ITERABLE_BULK_UPDATE_USERS"},
-    "gdpr_forget": {"ITERABLE_FORGET_USER"},
-    "export_archive": {"ITERABLE_START_EXPORT", "ITERABLE_LIST_EXPORT_FILES"},
-    "campaign_launch": {
-        "ITERABLE_UPSERT_EMAIL_TEMPLATE",
-        "ITERABLE_CREATE_CAMPAIGN",
-        "ITERABLE_SEND_EMAIL_PROOF",
-        "ITERABLE_SCHEDULE_CAMPAIGN",
-    },
-}
+OTHERS = ("campaign_launch", "export_archive", "gdpr_forget")  # besides bulk_import
 
 
 @pytest.fixture(params=["local", "prefect"])
@@ -88,6 +81,18 @@ def shared(prefect_server, sandbox, sandbox_server, make_project, rate_limit_mod
     return project, name, audience.id
 
 
+def _flow_of(action_id: str | None) -> str:
+    """Which of the four flows sends this action (campaign launch: all the others)."""
+    for marker, name in (
+        ("EXPORT", "export_archive"),
+        ("FORGET", "gdpr_forget"),
+        ("BULK_UPDATE", "bulk_import"),
+    ):
+        if marker in (action_id or ""):
+            return name
+    return "campaign_launch"
+
+
 def _users_file(path: Path) -> Path:
     with path.open("w") as out:
         for n in range(IMPORTED):
@@ -96,9 +101,6 @@ def _users_file(path: Path) -> Path:
     return path
 
 
-# Its overlap check depends on timing and failed in the last full run on a loaded machine.
-# Out of the default run until it is made deterministic: ./run.sh test -m slow
-@pytest.mark.slow
 def test_four_flows_share_one_key_without_a_single_429(
     sandbox, shared, rate_limit_mode, tmp_path, monkeypatch
 ):
@@ -109,7 +111,7 @@ def test_four_flows_share_one_key_without_a_single_429(
             source=str(source),
             credentials_block=block,
             state_dir=str(tmp_path / "import-state"),
-            # 60 requests at 5/s: 12 s, long enough to overlap the others on a loaded machine.
+            # 12 requests: the others' requests are held to fall between the first and last.
             max_batch_records=BATCH,
             resume=False,
         ),
@@ -142,37 +144,49 @@ def test_four_flows_share_one_key_without_a_single_429(
         ),
     }
 
-    # The block's client checks permissions before every request: hold each flow at its first
-    # request until all four got that far, so Prefect's start-up (1-8 s per flow run on a busy
-    # SQLite server) cannot serialise them, and their requests really compete. Flows send from
-    # task-runner and worker threads, so a flow is known by its actions, not by its thread.
-    gate = threading.Barrier(len(runs), timeout=60)
-    passed: set[str] = set()
-    passed_lock = threading.Lock()
+    # Make the four overlap by construction, not by luck: every request of the other three flows
+    # waits until the bulk import's first request is in the sandbox's log, and every later bulk
+    # request waits until each of the other three has one there. The log's sequence numbers then
+    # show each flow's requests between the bulk import's first and last, whatever the machine's
+    # load. The block's client asks check_permission before each request it sends; flows send
+    # from task-runner threads, so a request is told apart by its action, not its thread.
+    bulk_checks = 0
+    lock = threading.Lock()
     real_check = IterableCredentials.check_permission
 
-    def flow_of(action_id: str) -> str:
-        for marker, name in (("EXPORT", "export"), ("FORGET", "gdpr"), ("BULK_UPDATE", "bulk")):
-            if marker in action_id:
-                return name
-        return "campaign"
+    seen: set[str] = set()  # flows with a request in the log: only ever grows
+
+    def wait_for(flows: set[str], who: str) -> None:
+        deadline = time.monotonic() + 120
+        while not flows <= seen:
+            try:  # the sandbox's thread appends to the log meanwhile: read it again then
+                seen.update(
+                    _flow_of(e.action) for e in sandbox.state.requests(project_id=project.id)
+                )
+            except RuntimeError:
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{who} waited in vain for {sorted(flows - seen)}")
+            time.sleep(0.02)
 
     def check_then_wait(self: IterableCredentials, action: Any, values: Any = None) -> None:
+        nonlocal bulk_checks
         real_check(self, action, values)
-        with passed_lock:
-            flow_name = flow_of(action.id)
-            first = flow_name not in passed
-            passed.add(flow_name)
-        if first:
-            gate.wait()
+        flow_name = _flow_of(action.id)
+        if flow_name != "bulk_import":
+            wait_for({"bulk_import"}, flow_name)
+            return
+        with lock:
+            bulk_checks += 1
+            first = bulk_checks == 1
+        if not first:
+            wait_for(set(OTHERS), flow_name)
 
     monkeypatch.setattr(IterableCredentials, "check_permission", check_then_wait)
 
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="load") as pool:
         futures = {name: pool.submit(fn) for name, fn in runs.items()}
-        results = {name: future.result(timeout=120) for name, future in futures.items()}
-    elapsed = time.monotonic() - started
+        results = {name: future.result(timeout=240) for name, future in futures.items()}
 
     # All four completed, each having done its whole job.
     imported = results["bulk_import"]
@@ -190,26 +204,25 @@ def test_four_flows_share_one_key_without_a_single_429(
     assert isinstance(forgotten, GdprForgetResult)
     assert forgotten.forgotten == FORGOTTEN and forgotten.failed == forgotten.deferred == 0
 
-    # The sandbox saw the four at work together on this one project, and never answered 429.
+    # The sandbox answered every request of this project with a 2xx, never 429, and holds
+    # exactly the requests the results account for.
     log = sandbox.state.requests(project_id=project.id)
     statuses = [e.status for e in log]
     assert 429 not in statuses, [(e.action, e.status) for e in log if e.status == 429]
     assert all(200 <= s < 300 for s in statuses), sorted(
         {(e.action, e.status) for e in log if not 200 <= e.status < 300}
     )
-    windows = {}
-    for flow_name, actions in FLOW_ACTIONS.items():
-        times = [e.at for e in log if e.action in actions]
-        assert times, f"{flow_name} sent nothing"
-        windows[flow_name] = (min(times), max(times))
-    # Each flow's requests overlap the bulk import's: they really competed for the key.
-    first, last = windows["bulk_import"]
-    for flow_name, (start, end) in windows.items():
-        assert start <= last and end >= first, (flow_name, windows, started)
-    # The limits were spent near their rates, not avoided by running slowly.
-    bulk = [e.at for e in log if e.action == "ITERABLE_BULK_UPDATE_USERS"]
-    assert len(bulk) == IMPORTED // BATCH
-    assert elapsed < 60, elapsed
+    sent = Counter(e.action for e in log)
+    assert sent["ITERABLE_BULK_UPDATE_USERS"] == IMPORTED // BATCH
+    assert sent["ITERABLE_FORGET_USER"] == FORGOTTEN
+    assert sent["ITERABLE_SEND_EMAIL_PROOF"] == len(REVIEWERS)
+    assert sent["ITERABLE_START_EXPORT"] == len(archived.data_types)
+    assert sent["ITERABLE_CREATE_CAMPAIGN"] == 1
+    # They ran together: each flow has requests between the bulk import's first and last.
+    bulk = [e.seq for e in log if e.action == "ITERABLE_BULK_UPDATE_USERS"]
+    for flow_name in set(OTHERS):
+        between = [e for e in log if _flow_of(e.action) == flow_name and bulk[0] < e.seq < bulk[-1]]
+        assert between, (flow_name, [(e.seq, e.action) for e in log])
     if rate_limit_mode == "prefect":  # the server's limits, not local buckets, paced them
         limiter = IterableCredentials.load_or_env(block).get_client().limiter
         assert isinstance(limiter, PrefectGlobalLimiter)
