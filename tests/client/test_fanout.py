@@ -10,7 +10,7 @@ import pytest
 
 from prefect_iterable.api.catalog import get_action
 from prefect_iterable.api.fanout import Checkpoint, send_many
-from prefect_iterable.sandbox.handlers._shared import users
+from prefect_iterable.sandbox.data import users
 
 UPDATE = "ITERABLE_UPDATE_USER"
 TRACK = "ITERABLE_TRACK_EVENT"

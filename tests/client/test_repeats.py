@@ -17,7 +17,7 @@ import pytest
 from prefect_iterable.api import errors
 from prefect_iterable.api.catalog import ACTIONS
 from prefect_iterable.api.retrying import RetryPolicy
-from prefect_iterable.sandbox.handlers._shared import users
+from prefect_iterable.sandbox.data import users
 
 FAST = RetryPolicy(attempts=3, backoff_base=0.01, backoff_cap=0.02)
 

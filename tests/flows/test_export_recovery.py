@@ -23,7 +23,7 @@ import pytest
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows._storage import _HOST
 from prefect_iterable.flows.export_archive import export_archive
-from prefect_iterable.sandbox.handlers.exports import exports
+from prefect_iterable.sandbox.data import exports
 from tests.flows.test_export_archive import (  # noqa: F401 - fixtures
     DAY_ROWS,
     block_name,

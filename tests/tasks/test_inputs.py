@@ -18,7 +18,7 @@ from prefect_iterable import tasks
 from prefect_iterable.api.catalog import ACTIONS as CATALOG
 from prefect_iterable.api.catalog import Location, ResponseKind
 from prefect_iterable.api.errors import InputValidationError, IterableError
-from prefect_iterable.sandbox.handlers._shared import User, users
+from prefect_iterable.sandbox.data import User, users
 
 # -- dates ------------------------------------------------------------------------------------------
 

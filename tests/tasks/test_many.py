@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
 
-from prefect_iterable.sandbox.handlers.events import events
+from prefect_iterable.sandbox.data import events
 from prefect_iterable.tasks import send_many_records
 
 

@@ -109,17 +109,6 @@ class TestIterMetadataKeys:
         assert "nextMarker" not in requests[0].query
         assert all(r.query.get("nextMarker") for r in requests[1:])
 
-    def test_follows_a_smaller_page_size(self, credentials, sandbox, project, monkeypatch):
-        monkeypatch.setattr("prefect_iterable.sandbox.handlers.metadata.KEYS_PAGE_SIZE", 2)
-        for name in ("a", "b", "c", "d", "e"):
-            put_item(project, "small", name, {})
-        assert [k.key for k in iter_metadata_keys("small", credentials=credentials)] == list(
-            "abcde"
-        )
-        assert (
-            len(sandbox.state.requests("ITERABLE_LIST_METADATA_KEYS", project_id=project.id)) == 3
-        )
-
     def test_rejects_an_empty_table_name_before_sending(self, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
             list(iter_metadata_keys("", credentials=credentials))

@@ -246,15 +246,14 @@ def test_a_burst_of_2000_webhooks_loses_none(receiver, campaign_id):
 
 
 def test_the_loop_sandbox_send_bounce_webhook_event_suppression(
-    prefect_server, sandbox, project, credentials, client, tmp_path
+    prefect_server, sandbox, sandbox_server, api_key, project, credentials, client, tmp_path
 ):
     """A send in the sandbox → its webhooks → Prefect events → the suppression flow, no PII."""
     from cryptography.fernet import Fernet
     from prefect.blocks.system import Secret
 
     from prefect_iterable.flows.suppress import DEFAULT_SUPPRESSION_LIST, suppress_user
-    from prefect_iterable.sandbox import system_webhooks
-    from prefect_iterable.sandbox.handlers._shared import User, UserList, lists, templates
+    from prefect_iterable.sandbox.data import User, UserList, lists, templates
 
     suffix = random.randrange(10**9)
     key = Fernet.generate_key().decode()
@@ -275,7 +274,11 @@ def test_the_loop_sandbox_send_bounce_webhook_event_suppression(
 
     settings = ReceiverSettings(header_name=HEADER, header_secret=SECRET, seal_key=key)
     with ReceiverServer(WebhookReceiver(settings)) as receiver:
-        system_webhooks.configure(project, receiver.url, {HEADER: SECRET})
+        configured = httpx.post(
+            f"{sandbox_server.url}/_sandbox/webhooks",
+            json={"apiKey": api_key, "url": receiver.url, "headers": {HEADER: SECRET}},
+        )
+        assert configured.json() == {"configured": True}
         campaign_id = client.call(
             "ITERABLE_CREATE_CAMPAIGN",
             name="Loop",
