@@ -6,6 +6,7 @@ limit buckets (client or sandbox side) or log entries, and a leaked key is easy 
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,8 @@ import pytest
 from prefect_iterable.api import Client
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox import Sandbox, SandboxServer
-from prefect_iterable.sandbox.data import Project
+from prefect_iterable.sandbox.data import Project, UserList, export_settings
+from tests import _seeds
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 
@@ -39,10 +41,39 @@ def api_key() -> str:
     return "itbl-test-" + secrets.token_hex(16)
 
 
+# Export jobs are capped per organization: a test marked ``own_organization`` gets one of its
+# own, so that other tests' jobs never take its slots. Each xdist worker has its own sandbox.
+_organizations = itertools.count(900_000)
+
+
 @pytest.fixture
-def project(sandbox: Sandbox, api_key: str) -> Project:
+def project(request: pytest.FixtureRequest, sandbox: Sandbox, api_key: str) -> Project:
     """A fresh email-based project reachable with ``api_key``."""
+    if request.node.get_closest_marker("own_organization"):
+        return sandbox.add_project(api_key, organization_id=next(_organizations))
     return sandbox.add_project(api_key)
+
+
+@pytest.fixture
+def fast_jobs(project: Project) -> dict[str, Any]:
+    """The project's export knobs, set for jobs that finish as soon as they start: small files."""
+    settings = export_settings(project)
+    settings.update(
+        rows_per_hour=300, file_size_bytes=8_000, bytes_per_second=10**12, start_delay_seconds=0
+    )
+    return settings
+
+
+@pytest.fixture
+def template(project: Project) -> dict[str, Any]:
+    """The email template ``_seeds.TEMPLATE_ID`` in the project."""
+    return _seeds.email_template(project)
+
+
+@pytest.fixture
+def audience(project: Project) -> UserList:
+    """The list ``_seeds.AUDIENCE_ID`` of three users known by email."""
+    return _seeds.email_list(project, _seeds.AUDIENCE_ID, *_seeds.AUDIENCE)
 
 
 @pytest.fixture
@@ -63,6 +94,21 @@ def credentials(
     return IterableCredentials(
         api_key=api_key, base_url=sandbox_server.url, permissions=ALL_PERMISSIONS, timeout=5.0
     )
+
+
+@pytest.fixture
+def credentials_for(sandbox_server: SandboxServer) -> Callable[..., IterableCredentials]:
+    """Credentials for another project's key (from ``make_project``), all tiers by default."""
+
+    def make(key: str, permissions: list[str] | None = None) -> IterableCredentials:
+        return IterableCredentials(
+            api_key=key,
+            base_url=sandbox_server.url,
+            permissions=permissions or ALL_PERMISSIONS,
+            timeout=5.0,
+        )
+
+    return make
 
 
 @pytest.fixture
@@ -95,3 +141,9 @@ def run_in_flow(prefect_server: None) -> Callable[..., Any]:
         return one_task_flow()
 
     return run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "own_organization: the test's project is alone in a new organization"
+    )

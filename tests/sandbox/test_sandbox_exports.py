@@ -3,51 +3,18 @@ runs, and the fault knobs the export flows' tests rely on behave as they say."""
 
 from __future__ import annotations
 
-import itertools
-import time
-from datetime import datetime, timezone
-
 import pytest
 
-from prefect_iterable.sandbox.data import ExportSpec, advance, columns, export_settings, start_job
+from prefect_iterable.sandbox.data import advance, start_job
+from tests._seeds import export_spec
 
-_orgs = itertools.count(int(time.time()) % 10_000 * 100 + 700_000)
-
-START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
-END = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def project(sandbox, api_key):
-    """This test's project, alone in a fresh organization (export jobs are capped per one)."""
-    return sandbox.add_project(api_key, organization_id=next(_orgs))
-
-
-@pytest.fixture
-def fast_jobs(project):
-    settings = export_settings(project)
-    settings.update(
-        rows_per_hour=300, file_size_bytes=8_000, bytes_per_second=10**12, start_delay_seconds=0
-    )
-    return settings
-
-
-def _spec(project, data_type, fmt, rows_per_hour=60):
-    return ExportSpec(
-        project_id=project.id,
-        data_type=data_type,
-        output_format=fmt,
-        start=START.timestamp(),
-        end=END.timestamp(),
-        rows_per_hour=rows_per_hour,
-        fields=columns(project, data_type),
-    )
+pytestmark = pytest.mark.own_organization
 
 
 class TestExportJobs:
     def test_files_appear_while_the_job_runs(self, sandbox, project, fast_jobs):
         fast_jobs["bytes_per_second"] = 10_000
-        job = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         t0 = job.created
         advance(sandbox, project.organization_id, t0 + job.files[1].work_end + 0.001)
         assert job.state == "Running"
@@ -59,7 +26,7 @@ class TestExportJobs:
 
     def test_fail_next_ends_the_job_failed_halfway(self, sandbox, project, fast_jobs):
         fast_jobs.update(bytes_per_second=10_000, fail_next=True)
-        job = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         advance(sandbox, project.organization_id, job.created + job.work + 1)
         assert job.state == "Failed" and job.ended_at is not None
         assert 0 < len(job.ready_files(job.ended_at)) < len(job.files)
@@ -67,7 +34,7 @@ class TestExportJobs:
 
     def test_restart_next_requeues_once_keeping_progress(self, sandbox, project, fast_jobs):
         fast_jobs.update(bytes_per_second=10_000, restart_next=1, restart_seconds=0.5)
-        job = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         halfway = job.created + job.work / 2 + 0.01
         advance(sandbox, project.organization_id, halfway)
         assert job.state == "Enqueued"

@@ -174,30 +174,6 @@ def test_a_batch_with_nothing_sendable_is_refused_by_name(
     assert sandbox.state.requests(project_id=project.id) == []
 
 
-@pytest.mark.parametrize(
-    ("action", "key", "extra"),
-    [
-        ("ITERABLE_BULK_UPDATE_USERS", "users", {}),
-        ("ITERABLE_UPDATE_USER_SUBSCRIPTIONS_BULK", "update_subscriptions_requests", {}),
-        ("ITERABLE_SUBSCRIBE_TO_LIST", "subscribers", {"list_id": 5}),
-        ("ITERABLE_UNSUBSCRIBE_FROM_LIST", "subscribers", {"list_id": 5}),
-        ("ITERABLE_TRACK_EVENTS_BULK", "events", {}),
-    ],
-)
-def test_the_sandbox_answers_an_all_bad_batch_with_200(client, project, action, key, extra):
-    """Every record malformed: still a 200 that names each one, as Iterable answers. One
-    address rule for every endpoint: a doubled dot is as malformed for a list as for a profile."""
-    lists(project)[5] = UserList(id=5, name="Members")
-    records = [{"email": "user@"}, {"email": "bad..dots@example.com"}, {"userId": "bad id "}]
-    if action == "ITERABLE_TRACK_EVENTS_BULK":
-        records = [{**r, "eventName": "x"} for r in records]
-    result = client.call(action, **{key: records}, **extra)
-    assert (result.success_count, result.fail_count) == (0, 3)
-    assert result.failed_updates.invalid_emails == ["user@", "bad..dots@example.com"]
-    assert result.failed_updates.invalid_user_ids == ["bad id "]
-    assert users(project).all() == []
-
-
 class TestReadingBulkAnswers:
     """``BulkResult.from_body`` reads every shape Iterable gives and never fails a 200."""
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 
 from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound, PermissionDenied
 from prefect_iterable.api.models import ApiResponse
-from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox.data import (
-    User,
-    UserList,
     campaigns,
     experiments,
-    lists,
     messages,
     record_message,
     templates,
@@ -39,95 +34,35 @@ from prefect_iterable.tasks.campaigns import (
     send_campaign,
     trigger_campaign,
 )
-
-TEMPLATE_ID = 501
-ALL_PERMISSIONS = ["read", "write", "send", "delete"]
+from tests._seeds import (
+    AUDIENCE_ID,
+    TEMPLATE_ID,
+    blast,
+    campaign_state,
+    email_list,
+    seeded_campaign,
+    triggered,
+)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@pytest.fixture
-def template(project) -> dict[str, Any]:
-    body = {
-        "templateId": TEMPLATE_ID,
-        "name": "Spring newsletter",
-        "messageMedium": "Email",
-        "templateType": "Base",
-        "clientTemplateId": "spring-2024",
-        "subject": "Hello from [[city]]",
-        "localeContent": {"fr": {"subject": "Bonjour de [[city]]"}},
-    }
-    templates(project)[TEMPLATE_ID] = body
-    return body
-
-
-def _list(project, list_id: int, *emails: str) -> UserList:
-    user_list = UserList(id=list_id, name=f"list-{list_id}")
-    for email in emails:
-        user_list.members[email] = User(email=email, user_id=None)
-    lists(project)[list_id] = user_list
-    return user_list
-
-
-@pytest.fixture
-def audience(project) -> UserList:
-    return _list(project, 71, "ana@example.com", "bo@example.com", "cy@example.com")
-
-
-def _campaign(project, state: str = "Ready", kind: str = "Blast", **fields: Any) -> dict[str, Any]:
-    """A campaign put straight into sandbox state (for states no single call reaches)."""
-    campaign_id = project.next_id()
-    body = {
-        "id": campaign_id,
-        "name": fields.pop("name", f"campaign-{campaign_id}"),
-        "templateId": TEMPLATE_ID,
-        "messageMedium": "Email",
-        "type": kind,
-        "campaignState": state,
-        "listIds": [71] if kind == "Blast" else [],
-        "suppressionListIds": [],
-        "labels": [],
-        "createdAt": 1_700_000_000_000 + campaign_id,
-        "updatedAt": 1_700_000_000_000 + campaign_id,
-        "createdByUserId": "tester@example.com",
-        **fields,
-    }
-    campaigns(project)[campaign_id] = body
-    return body
-
-
-def _blast(client, **overrides: Any) -> int:
-    values = {"name": "Spring", "template_id": TEMPLATE_ID, "list_ids": [71]}
-    values |= {"schedule_send": False} | overrides
-    return client.call("ITERABLE_CREATE_CAMPAIGN", **values)["campaignId"]
-
-
-def _triggered(client) -> int:
-    return client.call("ITERABLE_CREATE_CAMPAIGN", name="Welcome", template_id=TEMPLATE_ID)[
-        "campaignId"
-    ]
-
-
-def _state(project, campaign_id: int) -> str:
-    return campaigns(project)[campaign_id]["campaignState"]
-
-
 def _no_requests(sandbox, project) -> None:
     assert sandbox.state.requests(project_id=project.id) == []
 
 
-def _other_project_credentials(sandbox_server, make_project, **fields):
-    key, other = make_project(**fields)
-    return other, IterableCredentials(
-        api_key=key, base_url=sandbox_server.url, permissions=ALL_PERMISSIONS, timeout=5.0
-    )
+@pytest.fixture
+def featureless(make_project, credentials_for):
+    """A project without Iterable's gated features, and credentials for it."""
+    key, other = make_project(features=[])
+    return other, credentials_for(key)
 
 
 class TestListCampaigns:
     def test_pages_and_sorts(self, run_in_flow, credentials, sandbox, project):
-        made = [_campaign(project, name=n)["id"] for n in ("b", "c", "a")]
+        made = [seeded_campaign(project, name=n)["id"] for n in ("b", "c", "a")]
         page = run_in_flow(list_campaigns, page=1, page_size=2, sort="-id", credentials=credentials)
         assert [c.id for c in page.campaigns] == sorted(made, reverse=True)[:2]
         assert page.total_campaigns_count == 3
@@ -137,9 +72,9 @@ class TestListCampaigns:
         assert request.query == {"page": ["1"], "pageSize": ["2"], "sort": ["-id"]}
 
     def test_filters_by_state_and_hides_archived(self, run_in_flow, credentials, project):
-        ready = _campaign(project, "Ready")["id"]
-        scheduled = _campaign(project, "Scheduled", startAt=2_000_000_000_000)["id"]
-        archived = _campaign(project, "Archived")["id"]
+        ready = seeded_campaign(project, "Ready")["id"]
+        scheduled = seeded_campaign(project, "Scheduled", startAt=2_000_000_000_000)["id"]
+        archived = seeded_campaign(project, "Archived")["id"]
         default = run_in_flow(list_campaigns, page=1, page_size=50, credentials=credentials)
         assert archived not in [c.id for c in default.campaigns]
         assert ready in [c.id for c in default.campaigns]
@@ -170,7 +105,7 @@ class TestListCampaigns:
         _no_requests(sandbox, project)
 
     def test_iter_campaigns_walks_every_page(self, credentials, sandbox, project):
-        made = [_campaign(project)["id"] for _ in range(5)]
+        made = [seeded_campaign(project)["id"] for _ in range(5)]
         seen = [c.id for c in iter_campaigns(credentials, page_size=2)]
         assert seen == made
         requests = sandbox.state.requests("ITERABLE_LIST_CAMPAIGNS", project_id=project.id)
@@ -185,14 +120,14 @@ class TestGetCampaign:
     def test_returns_the_campaign(
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
-        campaign_id = _blast(client)
+        campaign_id = blast(client)
         campaign = run_in_flow(get_campaign, campaign_id, credentials=credentials)
         assert (campaign.id, campaign.type, campaign.campaign_state) == (
             campaign_id,
             "Blast",
             "Ready",
         )
-        assert campaign.list_ids == [71] and campaign.message_medium == "Email"
+        assert campaign.list_ids == [AUDIENCE_ID] and campaign.message_medium == "Email"
         (request,) = sandbox.state.requests("ITERABLE_GET_CAMPAIGN", project_id=project.id)
         assert request.path == f"/api/campaigns/{campaign_id}"
 
@@ -215,7 +150,7 @@ class TestCreateCampaign:
             create_campaign,
             name="Spring",
             template_id=TEMPLATE_ID,
-            list_ids=[71],
+            list_ids=[AUDIENCE_ID],
             send_at=send_at,
             label_ids=[1, 2],
             credentials=credentials,
@@ -234,7 +169,7 @@ class TestCreateCampaign:
         )
         (request,) = sandbox.state.requests("ITERABLE_CREATE_CAMPAIGN", project_id=project.id)
         assert request.body["sendAt"] == send_at.strftime("%Y-%m-%d %H:%M:%S")
-        assert request.body["listIds"] == [71] and request.body["labelIds"] == [1, 2]
+        assert request.body["listIds"] == [AUDIENCE_ID] and request.body["labelIds"] == [1, 2]
 
     def test_unscheduled_blast_is_ready_and_bakes_data_fields(
         self, run_in_flow, credentials, project, template, audience
@@ -243,7 +178,7 @@ class TestCreateCampaign:
             create_campaign,
             name="Spring",
             template_id=TEMPLATE_ID,
-            list_ids=[71],
+            list_ids=[AUDIENCE_ID],
             schedule_send=False,
             data_fields={"city": "Lyon"},
             credentials=credentials,
@@ -274,7 +209,7 @@ class TestCreateCampaign:
                 create_campaign,
                 name="Late",
                 template_id=TEMPLATE_ID,
-                list_ids=[71],
+                list_ids=[AUDIENCE_ID],
                 send_at=_now() + timedelta(days=22),
                 credentials=credentials,
             )
@@ -304,21 +239,12 @@ class TestCreateCampaign:
             )
         _no_requests(sandbox, project)
 
-    def test_unknown_template_and_list_fail(self, client, project, template, audience):
-        with pytest.raises(NotFound):
-            client.call("ITERABLE_CREATE_CAMPAIGN", name="x", template_id=404)
-        with pytest.raises(BadParams, match="List 9 does not exist"):
-            _blast(client, list_ids=[9])
-        with pytest.raises(BadParams, match="sendAt is required"):
-            _blast(client, schedule_send=True)
-        assert campaigns(project) == {}
-
 
 class TestScheduleCampaign:
     def test_schedules_a_ready_blast_in_recipient_time(
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
-        campaign_id = _blast(client)
+        campaign_id = blast(client)
         send_at = (_now() + timedelta(days=2)).replace(microsecond=0)
         result = run_in_flow(
             schedule_campaign,
@@ -330,7 +256,7 @@ class TestScheduleCampaign:
             credentials=credentials,
         )
         assert isinstance(result, ApiResponse) and result.code == "Success"
-        assert _state(project, campaign_id) == "Scheduled"
+        assert campaign_state(project, campaign_id) == "Scheduled"
         assert campaigns(project)[campaign_id]["startAt"] == int(send_at.timestamp() * 1000)
         (request,) = sandbox.state.requests("ITERABLE_SCHEDULE_CAMPAIGN", project_id=project.id)
         assert request.path == f"/api/campaigns/{campaign_id}/schedule"
@@ -345,7 +271,7 @@ class TestScheduleCampaign:
     def test_an_already_scheduled_campaign_cannot_be_scheduled_again(
         self, run_in_flow, credentials, client, project, template, audience
     ):
-        campaign_id = _blast(client)
+        campaign_id = blast(client)
         run_in_flow(
             schedule_campaign, campaign_id, _now() + timedelta(days=1), credentials=credentials
         )
@@ -369,13 +295,9 @@ class TestScheduleCampaign:
             )
         _no_requests(sandbox, project)
 
-    def test_forbidden_without_api_scheduling(
-        self, run_in_flow, sandbox_server, make_project, template
-    ):
-        other, other_credentials = _other_project_credentials(
-            sandbox_server, make_project, features=[]
-        )
-        campaign_id = _campaign(other)["id"]
+    def test_forbidden_without_api_scheduling(self, run_in_flow, featureless, template):
+        other, other_credentials = featureless
+        campaign_id = seeded_campaign(other)["id"]
         with pytest.raises(PermissionDenied):
             run_in_flow(
                 schedule_campaign,
@@ -383,26 +305,16 @@ class TestScheduleCampaign:
                 _now() + timedelta(days=1),
                 credentials=other_credentials,
             )
-        assert _state(other, campaign_id) == "Ready"
-
-    def test_a_due_scheduled_blast_is_sent(self, client, project, template, audience):
-        campaign_id = _blast(client)
-        client.call(
-            "ITERABLE_SCHEDULE_CAMPAIGN",
-            campaign_id=campaign_id,
-            send_at=(_now() - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        )
-        assert client.call("ITERABLE_GET_CAMPAIGN", campaign_id=campaign_id)["sendSize"] == 3
-        assert _state(project, campaign_id) == "Finished"
+        assert campaign_state(other, campaign_id) == "Ready"
 
 
 class TestSendCampaign:
     def test_sends_one_message_per_list_member_minus_suppressed(
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
-        _list(project, 72, "bo@example.com", "dee@example.com")  # bo is in both lists
-        _list(project, 73, "cy@example.com")  # suppression
-        campaign_id = _blast(client, list_ids=[71, 72], suppression_list_ids=[73])
+        email_list(project, 72, "bo@example.com", "dee@example.com")  # bo is in both lists
+        email_list(project, 73, "cy@example.com")  # suppression
+        campaign_id = blast(client, list_ids=[AUDIENCE_ID, 72], suppression_list_ids=[73])
         result = run_in_flow(send_campaign, campaign_id, credentials=credentials)
         assert result.code == "Success"
         sent = [m for m in messages(project) if m.get("campaignId") == campaign_id]
@@ -418,16 +330,6 @@ class TestSendCampaign:
         (request,) = sandbox.state.requests("ITERABLE_SEND_CAMPAIGN", project_id=project.id)
         assert (request.method, request.path) == ("POST", f"/api/campaigns/{campaign_id}/send")
 
-    def test_a_finished_or_triggered_campaign_cannot_be_sent(
-        self, client, project, template, audience
-    ):
-        finished = _campaign(project, "Finished")["id"]
-        with pytest.raises(BadParams, match="Finished"):
-            client.call("ITERABLE_SEND_CAMPAIGN", campaign_id=finished)
-        with pytest.raises(BadParams, match="triggered"):
-            client.call("ITERABLE_SEND_CAMPAIGN", campaign_id=_triggered(client))
-        assert messages(project) == []
-
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
             run_in_flow(send_campaign, -3, credentials=credentials)
@@ -438,11 +340,11 @@ class TestTriggerCampaign:
     def test_sends_to_each_member_of_the_lists(
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
-        campaign_id = _triggered(client)
+        campaign_id = triggered(client)
         result = run_in_flow(
             trigger_campaign,
             campaign_id,
-            [71],
+            [AUDIENCE_ID],
             data_fields={"coupon": "SPRING"},
             credentials=credentials,
         )
@@ -452,26 +354,9 @@ class TestTriggerCampaign:
         (request,) = sandbox.state.requests("ITERABLE_TRIGGER_CAMPAIGN", project_id=project.id)
         assert request.body == {
             "campaignId": campaign_id,
-            "listIds": [71],
+            "listIds": [AUDIENCE_ID],
             "dataFields": {"coupon": "SPRING"},
         }
-
-    def test_no_repeat_sends_skip_earlier_recipients(self, client, project, template, audience):
-        campaign_id = _triggered(client)
-        client.call("ITERABLE_TRIGGER_CAMPAIGN", campaign_id=campaign_id, list_ids=[71])
-        _list(project, 72, "ana@example.com", "new@example.com")
-        client.call(
-            "ITERABLE_TRIGGER_CAMPAIGN",
-            campaign_id=campaign_id,
-            list_ids=[72],
-            allow_repeat_marketing_sends=False,
-        )
-        assert len(messages(project)) == 4
-        assert campaigns(project)[campaign_id]["sendSize"] == 4
-
-    def test_a_blast_cannot_be_triggered(self, client, project, template, audience):
-        with pytest.raises(BadParams, match="blast"):
-            client.call("ITERABLE_TRIGGER_CAMPAIGN", campaign_id=_blast(client), list_ids=[71])
 
     def test_needs_a_non_empty_list_ids(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="list_ids"):
@@ -484,21 +369,21 @@ class TestCancelCampaign:
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
         send_at = (_now() + timedelta(days=5)).strftime("%Y-%m-%d %H:%M:%S")
-        campaign_id = _blast(client, schedule_send=True, send_at=send_at)
-        assert _state(project, campaign_id) == "Scheduled"
+        campaign_id = blast(client, schedule_send=True, send_at=send_at)
+        assert campaign_state(project, campaign_id) == "Scheduled"
         result = run_in_flow(cancel_campaign, campaign_id, credentials=credentials)
         assert result.code == "Success"
-        assert _state(project, campaign_id) == "Ready"
+        assert campaign_state(project, campaign_id) == "Ready"
         (request,) = sandbox.state.requests("ITERABLE_CANCEL_CAMPAIGN", project_id=project.id)
         assert request.body == {"campaignId": campaign_id}
 
     def test_a_ready_campaign_cannot_be_cancelled(
         self, run_in_flow, credentials, client, project, template, audience
     ):
-        campaign_id = _blast(client)
+        campaign_id = blast(client)
         with pytest.raises(BadParams, match="Ready"):
             run_in_flow(cancel_campaign, campaign_id, credentials=credentials)
-        assert _state(project, campaign_id) == "Ready"
+        assert campaign_state(project, campaign_id) == "Ready"
 
     def test_rejects_a_missing_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(TypeError):
@@ -510,21 +395,14 @@ class TestAbortCampaign:
     def test_aborts_a_running_campaign(
         self, run_in_flow, credentials, client, sandbox, project, template
     ):
-        campaign_id = _triggered(client)
+        campaign_id = triggered(client)
         client.call("ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=campaign_id)
-        assert _state(project, campaign_id) == "Running"
+        assert campaign_state(project, campaign_id) == "Running"
         run_in_flow(abort_campaign, campaign_id, credentials=credentials)
         campaign = campaigns(project)[campaign_id]
         assert campaign["campaignState"] == "Aborted" and campaign["endedAt"] > 0
         (request,) = sandbox.state.requests("ITERABLE_ABORT_CAMPAIGN", project_id=project.id)
         assert (request.path, request.body) == ("/api/campaigns/abort", {"campaignId": campaign_id})
-
-    def test_only_running_campaigns_abort(self, client, project):
-        finished = _campaign(project, "Finished")["id"]
-        with pytest.raises(BadParams, match="only a Running campaign"):
-            client.call("ITERABLE_ABORT_CAMPAIGN", campaign_id=finished)
-        with pytest.raises(BadParams, match="does not exist"):
-            client.call("ITERABLE_ABORT_CAMPAIGN", campaign_id=123_456)
 
     def test_rejects_a_string_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
@@ -536,29 +414,23 @@ class TestActivateTriggeredCampaign:
     def test_activates_a_triggered_campaign(
         self, run_in_flow, credentials, client, sandbox, project, template
     ):
-        campaign_id = _triggered(client)
+        campaign_id = triggered(client)
         result = run_in_flow(activate_triggered_campaign, campaign_id, credentials=credentials)
-        assert result.code == "Success" and _state(project, campaign_id) == "Running"
+        assert result.code == "Success" and campaign_state(project, campaign_id) == "Running"
         # Activating again changes nothing, so a retried request is harmless.
         client.call("ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=campaign_id)
-        assert _state(project, campaign_id) == "Running"
+        assert campaign_state(project, campaign_id) == "Running"
         requests = sandbox.state.requests(
             "ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN", project_id=project.id
         )
         assert [r.body for r in requests] == [{"campaignId": campaign_id}] * 2
 
-    def test_a_blast_cannot_be_activated(self, client, project, template, audience):
-        with pytest.raises(BadParams, match="not a triggered campaign"):
-            client.call("ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=_blast(client))
-
-    def test_forbidden_without_the_feature(self, run_in_flow, sandbox_server, make_project):
-        other, other_credentials = _other_project_credentials(
-            sandbox_server, make_project, features=[]
-        )
-        campaign_id = _campaign(other, kind="Triggered")["id"]
+    def test_forbidden_without_the_feature(self, run_in_flow, featureless):
+        other, other_credentials = featureless
+        campaign_id = seeded_campaign(other, kind="Triggered")["id"]
         with pytest.raises(PermissionDenied):
             run_in_flow(activate_triggered_campaign, campaign_id, credentials=other_credentials)
-        assert _state(other, campaign_id) == "Ready"
+        assert campaign_state(other, campaign_id) == "Ready"
 
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
@@ -570,29 +442,14 @@ class TestDeactivateTriggeredCampaign:
     def test_deactivates_an_active_campaign(
         self, run_in_flow, credentials, client, sandbox, project, template
     ):
-        campaign_id = _triggered(client)
+        campaign_id = triggered(client)
         client.call("ITERABLE_ACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=campaign_id)
         result = run_in_flow(deactivate_triggered_campaign, campaign_id, credentials=credentials)
-        assert result.code == "Success" and _state(project, campaign_id) == "Ready"
+        assert result.code == "Success" and campaign_state(project, campaign_id) == "Ready"
         (request,) = sandbox.state.requests(
             "ITERABLE_DEACTIVATE_TRIGGERED_CAMPAIGN", project_id=project.id
         )
         assert request.path == "/api/campaigns/deactivateTriggered"
-
-    def test_an_aborted_campaign_cannot_be_deactivated(self, client, project):
-        aborted = _campaign(project, "Aborted", kind="Triggered")["id"]
-        with pytest.raises(BadParams, match="Aborted"):
-            client.call("ITERABLE_DEACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=aborted)
-
-    def test_forbidden_without_the_feature(self, sandbox_server, make_project):
-        other, other_credentials = _other_project_credentials(
-            sandbox_server, make_project, features=[]
-        )
-        campaign_id = _campaign(other, "Running", kind="Triggered")["id"]
-        with other_credentials.get_client() as other_client:
-            with pytest.raises(PermissionDenied):
-                other_client.call("ITERABLE_DEACTIVATE_TRIGGERED_CAMPAIGN", campaign_id=campaign_id)
-        assert _state(other, campaign_id) == "Running"
 
     def test_rejects_a_missing_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
@@ -604,15 +461,15 @@ class TestArchiveCampaigns:
     def test_cancels_aborts_and_archives(
         self, run_in_flow, credentials, sandbox, project, template
     ):
-        scheduled = _campaign(project, "Scheduled", startAt=2_000_000_000_000)["id"]
-        running = _campaign(project, "Running", kind="Triggered")["id"]
-        finished = _campaign(project, "Finished")["id"]
+        scheduled = seeded_campaign(project, "Scheduled", startAt=2_000_000_000_000)["id"]
+        running = seeded_campaign(project, "Running", kind="Triggered")["id"]
+        finished = seeded_campaign(project, "Finished")["id"]
         result = run_in_flow(
             archive_campaigns, [scheduled, running, finished, 987_654], credentials=credentials
         )
         assert result.success == [scheduled, running, finished]
         assert result.failed == [987_654]
-        assert {_state(project, i) for i in (scheduled, running, finished)} == {"Archived"}
+        assert {campaign_state(project, i) for i in (scheduled, running, finished)} == {"Archived"}
         assert campaigns(project)[running]["endedAt"] > 0
         listed = run_in_flow(list_campaigns, page=1, page_size=10, credentials=credentials)
         assert listed.campaigns == []
@@ -627,11 +484,11 @@ class TestArchiveCampaigns:
 
 class TestListRecurringChildCampaigns:
     def test_lists_children_page_by_page(self, run_in_flow, credentials, sandbox, project):
-        parent = _campaign(project, "Recurring")["id"]
+        parent = seeded_campaign(project, "Recurring")["id"]
         children = [
-            _campaign(project, "Finished", recurringCampaignId=parent)["id"] for _ in range(3)
+            seeded_campaign(project, "Finished", recurringCampaignId=parent)["id"] for _ in range(3)
         ]
-        _campaign(project, "Finished")  # not a child
+        seeded_campaign(project, "Finished")  # not a child
         page = run_in_flow(
             list_recurring_child_campaigns,
             parent,
@@ -649,10 +506,6 @@ class TestListRecurringChildCampaigns:
         assert request.path == f"/api/campaigns/recurring/{parent}/childCampaigns"
         assert [c.id for c in iter_recurring_child_campaigns(parent, credentials, 2)] == children
 
-    def test_unknown_parent_fails(self, client):
-        with pytest.raises(BadParams, match="does not exist"):
-            client.call("ITERABLE_LIST_RECURRING_CHILD_CAMPAIGNS", campaign_id=424_242)
-
     def test_rejects_a_zero_page_size(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="page_size"):
             run_in_flow(list_recurring_child_campaigns, 5, page_size=0, credentials=credentials)
@@ -663,9 +516,9 @@ class TestGetCampaignMetrics:
     def test_counts_sends_per_campaign(
         self, run_in_flow, credentials, client, sandbox, project, template, audience
     ):
-        sent = _blast(client)
+        sent = blast(client)
         client.call("ITERABLE_SEND_CAMPAIGN", campaign_id=sent)
-        quiet = _blast(client, name="Quiet")
+        quiet = blast(client, name="Quiet")
         today = _now()
         rows = run_in_flow(
             get_campaign_metrics,
@@ -687,17 +540,6 @@ class TestGetCampaignMetrics:
             "endDateTime": [(today + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")],
         }
 
-    def test_a_window_before_the_send_counts_nothing(self, client, project, template, audience):
-        campaign_id = _blast(client)
-        client.call("ITERABLE_SEND_CAMPAIGN", campaign_id=campaign_id)
-        (row,) = client.call(
-            "ITERABLE_GET_CAMPAIGN_METRICS",
-            campaign_id=[campaign_id],
-            start_date_time="2020-01-01",
-            end_date_time="2020-02-01",
-        )
-        assert row["Total Email Sends"] == "0"
-
     def test_needs_a_campaign_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
             run_in_flow(get_campaign_metrics, [], credentials=credentials)
@@ -708,7 +550,7 @@ class TestGetExperimentMetrics:
     def test_reports_each_variant_of_an_email_experiment(
         self, run_in_flow, credentials, sandbox, project
     ):
-        campaign_id = _campaign(project, "Finished")["id"]
+        campaign_id = seeded_campaign(project, "Finished")["id"]
         experiments(project)[77] = {
             "id": 77,
             "campaignId": campaign_id,
@@ -740,7 +582,7 @@ class TestGetExperimentMetrics:
         assert request.query == {"experimentId": ["77"]}
 
     def test_no_experiment_answers_only_a_header(self, run_in_flow, credentials, project):
-        campaign_id = _campaign(project, "Finished")["id"]
+        campaign_id = seeded_campaign(project, "Finished")["id"]
         assert (
             run_in_flow(get_experiment_metrics, campaign_id=[campaign_id], credentials=credentials)
             == []

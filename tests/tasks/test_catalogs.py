@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from prefect_iterable.api.errors import BadParams, BatchTooLarge, InputValidationError, NotFound
+from prefect_iterable.api.errors import BadParams, InputValidationError, NotFound
 from prefect_iterable.api.models.catalogs import CatalogFieldDefinition
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.blocks.credentials import MissingPermission
@@ -273,11 +273,6 @@ class TestCreateCatalogItems:
         with pytest.raises(InputValidationError):
             run_in_flow(create_catalog_items, "Shop", documents, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
-
-    def test_the_sandbox_refuses_an_oversized_batch_too(self, client, shop):
-        documents = {f"sku-{n}": {"n": n} for n in range(1001)}
-        with pytest.raises(BatchTooLarge):
-            client.call("ITERABLE_CREATE_CATALOG_ITEMS", catalog_name=shop, documents=documents)
 
     def test_a_missing_catalog_is_not_found(self, run_in_flow, credentials):
         with pytest.raises(NotFound):

@@ -9,10 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import json
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,10 +23,8 @@ from prefect_iterable.api.errors import (
 )
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox.data import (
-    ExportSpec,
     User,
     advance,
-    columns,
     export_settings,
     exports,
     generated_record,
@@ -49,27 +44,10 @@ from prefect_iterable.tasks.exports import (
     start_export,
 )
 from tests._answers import AnswerServer
+from tests._seeds import EXPORT_END, EXPORT_START, export_spec
 
-_orgs = itertools.count(int(time.time()) % 10_000 * 100 + 500_000)
-
-START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
-END = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def project(sandbox, api_key):
-    """This test's project, alone in a fresh organization."""
-    return sandbox.add_project(api_key, organization_id=next(_orgs))
-
-
-@pytest.fixture
-def fast_jobs(project):
-    """Knobs for jobs that finish as soon as they start: many small files."""
-    settings = export_settings(project)
-    settings.update(
-        rows_per_hour=300, file_size_bytes=8_000, bytes_per_second=10**12, start_delay_seconds=0
-    )
-    return settings
+pytestmark = pytest.mark.own_organization
+START, END = EXPORT_START, EXPORT_END
 
 
 def _requests(sandbox, project, action):
@@ -82,19 +60,6 @@ def _check_summary(summary, path: Path) -> bytes:
     assert summary.bytes == len(data)
     assert summary.sha256 == hashlib.sha256(data).hexdigest()
     return data
-
-
-def _spec(project, data_type, fmt, rows_per_hour=60, **fields):
-    return ExportSpec(
-        project_id=project.id,
-        data_type=data_type,
-        output_format=fmt,
-        start=START.timestamp(),
-        end=END.timestamp(),
-        rows_per_hour=rows_per_hour,
-        fields=columns(project, data_type),
-        **fields,
-    )
 
 
 class TestExportDataCsv:
@@ -359,10 +324,10 @@ class TestStartExport:
         self, run_in_flow, credentials, sandbox, project, fast_jobs
     ):
         fast_jobs["truncate_next"] = 1
-        job = start_job(sandbox, project, _spec(project, "purchase", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "purchase", "text/csv", 300))
         listing = run_in_flow(list_export_files, job.id, credentials=credentials)
         assert (listing.job_state, listing.export_truncated) == ("Completed", True)
-        full = _spec(project, "purchase", "text/csv", 300)
+        full = export_spec(project, "purchase", "text/csv", 300)
         assert job.files[-1].slots[1] < full.end_slot
         assert fast_jobs["truncate_next"] == 0
 
@@ -377,9 +342,10 @@ class TestListExportJobs:
                 rows_per_hour=3600, bytes_per_second=1_000, start_delay_seconds=0
             )
         for _ in range(2):
-            start_job(sandbox, sibling, _spec(sibling, "emailSend", "text/csv"))
+            start_job(sandbox, sibling, export_spec(sibling, "emailSend", "text/csv"))
         mine = [
-            start_job(sandbox, project, _spec(project, "emailSend", "text/csv")) for _ in range(3)
+            start_job(sandbox, project, export_spec(project, "emailSend", "text/csv"))
+            for _ in range(3)
         ]
         result = run_in_flow(list_export_jobs, credentials=credentials)
         assert [j.id for j in result.jobs] == sorted((j.id for j in mine), reverse=True)
@@ -403,7 +369,7 @@ class TestListExportFiles:
     def test_start_after_pages_over_the_files(self, credentials, sandbox, project, fast_jobs):
         fast_jobs.update(files_per_page=3, file_size_bytes=30_000)  # ~6 files: 3 requests
         job = start_job(
-            sandbox, project, _spec(project, "emailOpen", "application/x-json-stream", 300)
+            sandbox, project, export_spec(project, "emailOpen", "application/x-json-stream", 300)
         )
         assert len(job.files) > 3
         files = list(iter_export_files(job.id, credentials))
@@ -423,7 +389,7 @@ class TestListExportFiles:
         self, run_in_flow, credentials, sandbox, project, fast_jobs, tmp_path
     ):
         fast_jobs["url_ttl_seconds"] = 0
-        job = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         listing = run_in_flow(list_export_files, job.id, credentials=credentials)
         with pytest.raises(PermissionDenied, match="expired"):
             download_export_file(listing.files[0].url, str(tmp_path / "late.csv"))
@@ -447,8 +413,8 @@ class TestCancelExport:
         self, run_in_flow, credentials, sandbox, project, fast_jobs
     ):
         fast_jobs.update(bytes_per_second=1_000, max_running=1)
-        first = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
-        second = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        first = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
+        second = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         advance(sandbox, project.organization_id)
         assert (first.state, second.state) == ("Running", "Enqueued")
         result = run_in_flow(cancel_export, first.id, credentials=credentials)
@@ -462,7 +428,7 @@ class TestCancelExport:
     def test_a_finished_job_cannot_be_cancelled(
         self, run_in_flow, credentials, sandbox, project, fast_jobs
     ):
-        job = start_job(sandbox, project, _spec(project, "emailOpen", "text/csv", 300))
+        job = start_job(sandbox, project, export_spec(project, "emailOpen", "text/csv", 300))
         with pytest.raises(BadParams, match="Completed"):
             run_in_flow(cancel_export, job.id, credentials=credentials)
 

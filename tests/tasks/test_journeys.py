@@ -5,29 +5,13 @@ from __future__ import annotations
 import pytest
 
 from prefect_iterable.api.errors import InputValidationError
-from prefect_iterable.sandbox.data import User, UserList, journey_state, lists, users
+from prefect_iterable.sandbox.data import journey_state, users
 from prefect_iterable.tasks.journeys import iter_journeys, list_journeys, trigger_journey
-
-
-def _journey(project, *, archived: bool = False, enabled: bool = True) -> dict:
-    return next(
-        j
-        for j in journey_state(project).journeys.values()
-        if bool(j["isArchived"]) == archived and bool(j["enabled"]) == enabled
-    )
+from tests._seeds import seeded_journey
 
 
 def _no_requests(sandbox, project) -> None:
     assert sandbox.state.requests(project_id=project.id) == []
-
-
-@pytest.fixture
-def audience(project) -> UserList:
-    user_list = UserList(id=81, name="VIPs")
-    for email in ("ana@example.com", "bo@example.com"):
-        user_list.members[email] = User(email=email, user_id=None)
-    lists(project)[81] = user_list
-    return user_list
 
 
 class TestListJourneys:
@@ -77,7 +61,7 @@ class TestListJourneys:
 
 class TestTriggerJourney:
     def test_enters_one_user_by_email(self, run_in_flow, credentials, sandbox, project):
-        journey = _journey(project)
+        journey = seeded_journey(project)
         result = run_in_flow(
             trigger_journey,
             journey["id"],

@@ -10,21 +10,10 @@ from prefect_iterable.api.errors import (
     ForgottenUserError,
     InputValidationError,
 )
-from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.sandbox.data import User, UserList, identifier_hash, lists, users
 from prefect_iterable.tasks.subscriptions import subscribe_user_by_id, unsubscribe_user_by_id
 
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
-
-
-@pytest.fixture
-def credentials_for(sandbox_server):
-    def make(key: str) -> IterableCredentials:
-        return IterableCredentials(
-            api_key=key, base_url=sandbox_server.url, permissions=ALL_PERMISSIONS, timeout=5.0
-        )
-
-    return make
 
 
 class TestSubscribeUserById:

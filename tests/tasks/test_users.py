@@ -52,21 +52,6 @@ from prefect_iterable.tasks.users import (
 ALL_PERMISSIONS = ["read", "write", "send", "delete"]
 
 
-@pytest.fixture
-def credentials_for(sandbox_server):
-    """Credentials for another project's key (an identity mode, features, permissions)."""
-
-    def make(key: str, permissions: list[str] | None = None) -> IterableCredentials:
-        return IterableCredentials(
-            api_key=key,
-            base_url=sandbox_server.url,
-            permissions=permissions or ALL_PERMISSIONS,
-            timeout=5.0,
-        )
-
-    return make
-
-
 def _requests(sandbox, project, action):
     return sandbox.state.requests(action, project_id=project.id)
 
@@ -107,11 +92,6 @@ class TestUpdateUser:
                 "mergeNestedObjects": True,
             },
         ]
-
-    def test_replaces_a_nested_object_unless_merging(self, client, project):
-        client.call("ITERABLE_UPDATE_USER", email="b@example.com", data_fields={"p": {"a": 1}})
-        client.call("ITERABLE_UPDATE_USER", email="b@example.com", data_fields={"p": {"b": 2}})
-        assert users(project).find(email="b@example.com").data_fields == {"p": {"b": 2}}
 
     def test_sends_both_identifiers(self, run_in_flow, sandbox, make_project, credentials_for):
         # Hybrid projects send both; Iterable accepts them (its docs only prefer one).
@@ -164,16 +144,6 @@ class TestUpdateUser:
         )
         # The whole update was refused: no field of it was stored.
         assert users(project).find(email="c@example.com").data_fields == {"age": 30}
-
-    def test_create_new_fields_false_drops_unknown_fields(self, client, project):
-        client.call("ITERABLE_UPDATE_USER", email="d@example.com", data_fields={"plan": "pro"})
-        client.call(
-            "ITERABLE_UPDATE_USER",
-            email="d@example.com",
-            data_fields={"plan": "team", "color": "red"},
-            create_new_fields=False,
-        )
-        assert users(project).find(email="d@example.com").data_fields == {"plan": "team"}
 
     def test_email_project_needs_prefer_user_id_for_an_unknown_user_id(
         self, run_in_flow, credentials, project
@@ -238,29 +208,6 @@ class TestBulkUpdateUsers:
         )
         assert [(r.identifier, r.reason) for r in result.rejected] == [("u-9", "notFoundUserIds")]
         assert "u-10" in users(project).by_user_id and "u-9" not in users(project).by_user_id
-
-    def test_create_new_fields_false_reports_filtered_fields(self, client, project):
-        client.call("ITERABLE_UPDATE_USER", email="e@example.com", data_fields={"plan": "pro"})
-        result = client.call(
-            "ITERABLE_BULK_UPDATE_USERS",
-            users=[{"email": "e@example.com", "dataFields": {"plan": "team", "color": "red"}}],
-            create_new_fields=False,
-        )
-        assert (result.success_count, result.filtered_out_fields) == (1, ["color"])
-        assert users(project).find(email="e@example.com").data_fields == {"plan": "team"}
-
-    def test_conflicting_identifiers_are_reported(self, client, make_project, credentials_for):
-        key, hybrid = make_project(identity="hybrid")
-        users(hybrid).add(User(email="one@example.com", user_id="u-1"))
-        users(hybrid).add(User(email="two@example.com", user_id="u-2"))
-        with credentials_for(key).get_client() as hybrid_client:
-            result = hybrid_client.call(
-                "ITERABLE_BULK_UPDATE_USERS",
-                users=[{"email": "one@example.com", "userId": "u-2", "dataFields": {"x": 1}}],
-            )
-        assert [(r.identifier, r.reason) for r in result.rejected] == [
-            ("one@example.com", "conflictEmails")
-        ]
 
     def test_refuses_an_empty_batch_before_sending(
         self, run_in_flow, credentials, sandbox, project
@@ -469,25 +416,6 @@ class TestUpdateUserEmail:
         [request] = _requests(sandbox, project, "ITERABLE_UPDATE_USER_EMAIL")
         assert request.body == {"newEmail": "now@example.com", "currentEmail": "was@example.com"}
 
-    def test_sent_messages_follow_the_new_email(self, client, project):
-        users(project).add(User(email="before@example.com", user_id=None))
-        record_message(
-            project,
-            kind="target",
-            medium="Email",
-            campaignId=3,
-            templateId=4,
-            email="before@example.com",
-            userId=None,
-        )
-        client.call(
-            "ITERABLE_UPDATE_USER_EMAIL",
-            new_email="after@example.com",
-            current_email="before@example.com",
-        )
-        sent = client.call("ITERABLE_GET_USER_SENT_MESSAGES", email="after@example.com")
-        assert [(m["campaignId"], m["templateId"]) for m in sent["messages"]] == [(3, 4)]
-
     def test_a_taken_email_is_a_conflict(self, run_in_flow, credentials, project):
         users(project).add(User(email="x@example.com", user_id=None))
         users(project).add(User(email="y@example.com", user_id=None))
@@ -550,26 +478,6 @@ class TestUpdateUserSubscriptions:
         assert user.data_fields["unsubscribedChannelIds"] == [1]  # not sent: kept
         bodies = [e.body for e in _requests(sandbox, project, "ITERABLE_UPDATE_USER_SUBSCRIPTIONS")]
         assert bodies[1] == {"email": "sub@example.com", "emailListIds": [22], "campaignId": 9}
-
-    def test_channel_alignment_is_checked(self, client, project):
-        with pytest.raises(BadParams, match="validateChannelAlignment"):
-            client.call(
-                "ITERABLE_UPDATE_USER_SUBSCRIPTIONS",
-                email="push@example.com",
-                unsubscribed_channel_ids=[3],
-                subscribed_message_type_ids=[13],
-            )
-        assert users(project).find(email="push@example.com") is None
-        client.call(
-            "ITERABLE_UPDATE_USER_SUBSCRIPTIONS",
-            email="push@example.com",
-            unsubscribed_channel_ids=[3],
-            subscribed_message_type_ids=[13],
-            validate_channel_alignment=False,
-        )
-        assert users(project).find(email="push@example.com").data_fields[
-            "subscribedMessageTypeIds"
-        ] == [13]
 
     def test_refuses_a_non_positive_list_id_before_sending(
         self, run_in_flow, credentials, sandbox, project
