@@ -166,8 +166,7 @@ def test_a_batch_with_nothing_sendable_is_refused_by_name(
     run_in_flow, credentials, sandbox, project
 ):
     with pytest.raises(InputValidationError, match="events.*no record can be sent"):
-        run_in_flow(
-            track_events_bulk,
+        track_events_bulk.fn(
             [{"event_name": "", "email": "a@example.com"}, {"event_name": "x"}],
             credentials=credentials,
         )

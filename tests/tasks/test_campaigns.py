@@ -97,11 +97,11 @@ class TestListCampaigns:
 
     def test_rejects_a_page_size_over_1000(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="page_size"):
-            run_in_flow(list_campaigns, page=1, page_size=1001, credentials=credentials)
+            list_campaigns.fn(page=1, page_size=1001, credentials=credentials)
         with pytest.raises(InputValidationError, match="sort"):
-            run_in_flow(list_campaigns, sort="size", credentials=credentials)
+            list_campaigns.fn(sort="size", credentials=credentials)
         with pytest.raises(InputValidationError, match="campaign_state"):
-            run_in_flow(list_campaigns, campaign_state=["Paused"], credentials=credentials)
+            list_campaigns.fn(campaign_state=["Paused"], credentials=credentials)
         _no_requests(sandbox, project)
 
     def test_iter_campaigns_walks_every_page(self, credentials, sandbox, project):
@@ -137,7 +137,7 @@ class TestGetCampaign:
 
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
-            run_in_flow(get_campaign, 0, credentials=credentials)
+            get_campaign.fn(0, credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -205,8 +205,7 @@ class TestCreateCampaign:
 
     def test_rejects_bad_input_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="21 days"):
-            run_in_flow(
-                create_campaign,
+            create_campaign.fn(
                 name="Late",
                 template_id=TEMPLATE_ID,
                 list_ids=[AUDIENCE_ID],
@@ -214,28 +213,22 @@ class TestCreateCampaign:
                 credentials=credentials,
             )
         with pytest.raises(InputValidationError, match="label_ids"):
-            run_in_flow(
-                create_campaign,
+            create_campaign.fn(
                 name="Labels",
                 template_id=TEMPLATE_ID,
                 label_ids=list(range(1, 52)),
                 credentials=credentials,
             )
         with pytest.raises(InputValidationError, match="start_time_zone"):
-            run_in_flow(
-                create_campaign,
+            create_campaign.fn(
                 name="Zones",
                 template_id=TEMPLATE_ID,
                 start_time_zone="Mars/Olympus",
                 credentials=credentials,
             )
         with pytest.raises(InputValidationError, match="send_mode"):
-            run_in_flow(
-                create_campaign,
-                name="Mode",
-                template_id=TEMPLATE_ID,
-                send_mode="LocalTime",
-                credentials=credentials,
+            create_campaign.fn(
+                name="Mode", template_id=TEMPLATE_ID, send_mode="LocalTime", credentials=credentials
             )
         _no_requests(sandbox, project)
 
@@ -284,10 +277,9 @@ class TestScheduleCampaign:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="7 days"):
-            run_in_flow(schedule_campaign, 5, _now() + timedelta(days=8), credentials=credentials)
+            schedule_campaign.fn(5, _now() + timedelta(days=8), credentials=credentials)
         with pytest.raises(InputValidationError, match="time zone"):
-            run_in_flow(
-                schedule_campaign,
+            schedule_campaign.fn(
                 5,
                 _now() + timedelta(days=1),
                 recipient_time_zone={"start_time_zone": "Nowhere", "default_time_zone": "UTC"},
@@ -332,7 +324,7 @@ class TestSendCampaign:
 
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
-            run_in_flow(send_campaign, -3, credentials=credentials)
+            send_campaign.fn(-3, credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -360,7 +352,7 @@ class TestTriggerCampaign:
 
     def test_needs_a_non_empty_list_ids(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="list_ids"):
-            run_in_flow(trigger_campaign, 5, [], credentials=credentials)
+            trigger_campaign.fn(5, [], credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -406,7 +398,7 @@ class TestAbortCampaign:
 
     def test_rejects_a_string_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
-            run_in_flow(abort_campaign, "latest", credentials=credentials)
+            abort_campaign.fn("latest", credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -434,7 +426,7 @@ class TestActivateTriggeredCampaign:
 
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(activate_triggered_campaign, 0, credentials=credentials)
+            activate_triggered_campaign.fn(0, credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -453,7 +445,7 @@ class TestDeactivateTriggeredCampaign:
 
     def test_rejects_a_missing_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(deactivate_triggered_campaign, None, credentials=credentials)
+            deactivate_triggered_campaign.fn(None, credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -478,7 +470,7 @@ class TestArchiveCampaigns:
 
     def test_needs_at_least_one_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_ids"):
-            run_in_flow(archive_campaigns, [], credentials=credentials)
+            archive_campaigns.fn([], credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -508,7 +500,7 @@ class TestListRecurringChildCampaigns:
 
     def test_rejects_a_zero_page_size(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="page_size"):
-            run_in_flow(list_recurring_child_campaigns, 5, page_size=0, credentials=credentials)
+            list_recurring_child_campaigns.fn(5, page_size=0, credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -542,7 +534,7 @@ class TestGetCampaignMetrics:
 
     def test_needs_a_campaign_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="campaign_id"):
-            run_in_flow(get_campaign_metrics, [], credentials=credentials)
+            get_campaign_metrics.fn([], credentials=credentials)
         _no_requests(sandbox, project)
 
 
@@ -590,5 +582,5 @@ class TestGetExperimentMetrics:
 
     def test_rejects_a_non_positive_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="experiment_id"):
-            run_in_flow(get_experiment_metrics, experiment_id=[0], credentials=credentials)
+            get_experiment_metrics.fn(experiment_id=[0], credentials=credentials)
         _no_requests(sandbox, project)

@@ -75,7 +75,7 @@ class TestListCatalogs:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="page_size"):
-            run_in_flow(list_catalogs, page_size=1001, credentials=credentials)
+            list_catalogs.fn(page_size=1001, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -101,7 +101,7 @@ class TestCreateCatalog:
         self, run_in_flow, credentials, sandbox, project, name
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(create_catalog, name, credentials=credentials)
+            create_catalog.fn(name, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -145,7 +145,7 @@ class TestGetCatalogFieldMappings:
 
     def test_rejects_a_bad_name_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(get_catalog_field_mappings, "no/slash", credentials=credentials)
+            get_catalog_field_mappings.fn("no/slash", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -206,7 +206,7 @@ class TestUpdateCatalogFieldMappings:
         self, run_in_flow, credentials, sandbox, project, mapping
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(update_catalog_field_mappings, "Shop", [mapping], credentials=credentials)
+            update_catalog_field_mappings.fn("Shop", [mapping], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_children_only_on_objects(self):
@@ -254,7 +254,7 @@ class TestCreateCatalogItems:
     ):
         documents = {f"sku-{n}": {"n": n} for n in range(1001)}
         with pytest.raises(InputValidationError, match="1000"):
-            run_in_flow(create_catalog_items, "Shop", documents, credentials=credentials)
+            create_catalog_items.fn("Shop", documents, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     @pytest.mark.parametrize(
@@ -271,7 +271,7 @@ class TestCreateCatalogItems:
         self, run_in_flow, credentials, sandbox, project, documents
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(create_catalog_items, "Shop", documents, credentials=credentials)
+            create_catalog_items.fn("Shop", documents, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_a_missing_catalog_is_not_found(self, run_in_flow, credentials):
@@ -292,7 +292,7 @@ class TestDeleteCatalogItems:
 
     def test_rejects_an_empty_list_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(delete_catalog_items, "Shop", [], credentials=credentials)
+            delete_catalog_items.fn("Shop", [], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -343,7 +343,7 @@ class TestListCatalogItems:
         self, run_in_flow, credentials, sandbox, project, bad
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(list_catalog_items, "Shop", **bad, credentials=credentials)
+            list_catalog_items.fn("Shop", **bad, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_iter_catalog_items_walks_every_page(self, credentials, client, sandbox, project):
@@ -377,7 +377,7 @@ class TestDeleteCatalogItem:
 
     def test_rejects_a_bad_item_id_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(delete_catalog_item, "Shop", "sku_2", credentials=credentials)
+            delete_catalog_item.fn("Shop", "sku_2", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -399,7 +399,7 @@ class TestGetCatalogItem:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(get_catalog_item, "Shop", "a" * 256, credentials=credentials)
+            get_catalog_item.fn("Shop", "a" * 256, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -421,13 +421,7 @@ class TestReplaceCatalogItem:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="30720"):
-            run_in_flow(
-                replace_catalog_item,
-                "Shop",
-                "sku-1",
-                {"blob": "é" * 16000},
-                credentials=credentials,
-            )
+            replace_catalog_item.fn("Shop", "sku-1", {"blob": "é" * 16000}, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -449,5 +443,5 @@ class TestUpdateCatalogItem:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="periods"):
-            run_in_flow(update_catalog_item, "Shop", "sku-1", {"a.b": 1}, credentials=credentials)
+            update_catalog_item.fn("Shop", "sku-1", {"a.b": 1}, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

@@ -99,7 +99,7 @@ class TestTrackPurchase:
         self, run_in_flow, credentials, sandbox, project, user, items, total
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(track_purchase, user, items, total, credentials=credentials)
+            track_purchase.fn(user, items, total, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_sends_both_identifiers_of_the_buyer(self, run_in_flow, credentials, sandbox, project):
@@ -142,5 +142,5 @@ class TestUpdateCart:
         self, run_in_flow, credentials, sandbox, project, items
     ):
         with pytest.raises(InputValidationError, match="items"):
-            run_in_flow(update_cart, {"email": "a@example.com"}, items, credentials=credentials)
+            update_cart.fn({"email": "a@example.com"}, items, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

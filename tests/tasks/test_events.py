@@ -115,7 +115,7 @@ class TestTrackEvent:
         self, run_in_flow, credentials, sandbox, project, arguments
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(track_event, "x", **arguments, credentials=credentials)
+            track_event.fn("x", **arguments, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_an_unknown_user_id_cannot_create_a_user_in_an_email_project(
@@ -190,7 +190,7 @@ class TestTrackEventsBulk:
         self, run_in_flow, credentials, sandbox, project, batch
     ):
         with pytest.raises(InputValidationError, match="events"):
-            run_in_flow(track_events_bulk, batch, credentials=credentials)
+            track_events_bulk.fn(batch, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -221,5 +221,5 @@ class TestGetUserEvents:
         self, run_in_flow, credentials, sandbox, project, limit
     ):
         with pytest.raises(InputValidationError, match="limit"):
-            run_in_flow(get_user_events, "u-1", limit=limit, credentials=credentials)
+            get_user_events.fn("u-1", limit=limit, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

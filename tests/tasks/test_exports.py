@@ -121,12 +121,8 @@ class TestExportDataCsv:
         self, run_in_flow, credentials, sandbox, project, tmp_path, window
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(
-                export_data_csv,
-                "emailOpen",
-                **window,
-                destination=str(tmp_path / "x.csv"),
-                credentials=credentials,
+            export_data_csv.fn(
+                "emailOpen", **window, destination=str(tmp_path / "x.csv"), credentials=credentials
             )
         assert sandbox.state.requests(project_id=project.id) == []
 
@@ -185,8 +181,7 @@ class TestExportDataJson:
         self, run_in_flow, credentials, sandbox, project, tmp_path
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(
-                export_data_json,
+            export_data_json.fn(
                 "emailOpened",
                 date_range="Today",
                 destination=str(tmp_path / "x.json"),
@@ -228,11 +223,8 @@ class TestExportUserEvents:
         self, run_in_flow, credentials, sandbox, project, tmp_path, who
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(
-                export_user_events,
-                **who,
-                destination=str(tmp_path / "x.json"),
-                credentials=credentials,
+            export_user_events.fn(
+                **who, destination=str(tmp_path / "x.json"), credentials=credentials
             )
         assert sandbox.state.requests(project_id=project.id) == []
 
@@ -278,7 +270,7 @@ class TestStartExport:
         self, run_in_flow, credentials, sandbox, project, args
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(start_export, "emailSend", **args, credentials=credentials)
+            start_export.fn("emailSend", **args, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_a_job_completes_and_its_files_download(
@@ -361,7 +353,7 @@ class TestListExportJobs:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(list_export_jobs, job_state="started", credentials=credentials)
+            list_export_jobs.fn(job_state="started", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -404,7 +396,7 @@ class TestListExportFiles:
 
     def test_rejects_a_bad_job_id_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(list_export_files, 0, credentials=credentials)
+            list_export_files.fn(0, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -434,7 +426,7 @@ class TestCancelExport:
 
     def test_rejects_a_bad_job_id_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(cancel_export, -3, credentials=credentials)
+            cancel_export.fn(-3, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 

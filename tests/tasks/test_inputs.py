@@ -225,7 +225,7 @@ def test_the_reported_dot_segments_are_refused_by_tasks(
 ):
     task = getattr(tasks, task_name)
     with pytest.raises(InputValidationError) as caught:
-        run_in_flow(task, **kwargs, credentials=credentials)
+        task.fn(**kwargs, credentials=credentials)
     named = {where.split(".")[0] for where, _ in caught.value.errors}
     assert named & {"user_id", "table"}
     assert sandbox.state.requests(project_id=project.id) == []
@@ -302,7 +302,7 @@ def test_refused_by_name_before_any_request(
     task_name, kwargs, param, run_in_flow, credentials, sandbox, project
 ):
     with pytest.raises(InputValidationError) as caught:
-        run_in_flow(getattr(tasks, task_name), **kwargs, credentials=credentials)
+        getattr(tasks, task_name).fn(**kwargs, credentials=credentials)
     assert param in {where.split(".")[0] for where, _ in caught.value.errors}, caught.value
     assert sandbox.state.requests(project_id=project.id) == []
 

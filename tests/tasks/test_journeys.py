@@ -51,9 +51,9 @@ class TestListJourneys:
 
     def test_rejects_a_page_size_over_50(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="page_size"):
-            run_in_flow(list_journeys, page_size=51, credentials=credentials)
+            list_journeys.fn(page_size=51, credentials=credentials)
         with pytest.raises(InputValidationError, match="state"):
-            run_in_flow(list_journeys, state=["Active"], credentials=credentials)
+            list_journeys.fn(state=["Active"], credentials=credentials)
         with pytest.raises(ValueError):
             next(iter_journeys(credentials, page_size=100))
         _no_requests(sandbox, project)
@@ -87,11 +87,9 @@ class TestTriggerJourney:
 
     def test_needs_exactly_one_target(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="one of"):
-            run_in_flow(trigger_journey, 5, credentials=credentials)
+            trigger_journey.fn(5, credentials=credentials)
         with pytest.raises(InputValidationError, match="only one"):
-            run_in_flow(
-                trigger_journey, 5, email="a@example.com", list_id=3, credentials=credentials
-            )
+            trigger_journey.fn(5, email="a@example.com", list_id=3, credentials=credentials)
         with pytest.raises(InputValidationError, match="email"):
-            run_in_flow(trigger_journey, 5, email="not-an-email", credentials=credentials)
+            trigger_journey.fn(5, email="not-an-email", credentials=credentials)
         _no_requests(sandbox, project)

@@ -58,7 +58,7 @@ class TestCreateList:
 
     def test_rejects_a_blank_name_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="name"):
-            run_in_flow(create_list, "   ", credentials=credentials)
+            create_list.fn("   ", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_a_duplicate_name_is_refused(self, run_in_flow, credentials, client, project):
@@ -136,7 +136,7 @@ class TestListListUsers:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="list_id"):
-            run_in_flow(list_list_users, 0, credentials=credentials)
+            list_list_users.fn(0, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_text_parsing_ignores_blank_lines_and_carriage_returns(self):
@@ -161,7 +161,7 @@ class TestPreviewListUsers:
         self, run_in_flow, credentials, sandbox, project, size
     ):
         with pytest.raises(InputValidationError, match="size"):
-            run_in_flow(preview_list_users, 5, size=size, credentials=credentials)
+            preview_list_users.fn(5, size=size, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -241,7 +241,7 @@ class TestSubscribeToList:
         self, run_in_flow, credentials, sandbox, project, subscribers
     ):
         with pytest.raises(InputValidationError, match="subscribers"):
-            run_in_flow(subscribe_to_list, 7, subscribers, credentials=credentials)
+            subscribe_to_list.fn(7, subscribers, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -274,9 +274,7 @@ class TestUnsubscribeFromList:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="list_id"):
-            run_in_flow(
-                unsubscribe_from_list, -1, [{"email": "a@example.com"}], credentials=credentials
-            )
+            unsubscribe_from_list.fn(-1, [{"email": "a@example.com"}], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -315,7 +313,7 @@ class TestDeleteList:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="list_id"):
-            run_in_flow(delete_list, 0, credentials=credentials)
+            delete_list.fn(0, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -335,7 +333,7 @@ class TestGetListSize:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="list_id"):
-            run_in_flow(get_list_size, "ten", credentials=credentials)
+            get_list_size.fn("ten", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_text_parsing(self):

@@ -68,7 +68,7 @@ class TestReplaceMetadataItem:
         self, run_in_flow, credentials, sandbox, project, table, key, value
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(replace_metadata_item, table, key, value, credentials=credentials)
+            replace_metadata_item.fn(table, key, value, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -93,7 +93,7 @@ class TestListMetadataKeys:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="table"):
-            run_in_flow(list_metadata_keys, "", credentials=credentials)
+            list_metadata_keys.fn("", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -140,5 +140,5 @@ class TestDeleteMetadataTable:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="table"):
-            run_in_flow(delete_metadata_table, " ", credentials=credentials)
+            delete_metadata_table.fn(" ", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

@@ -54,5 +54,5 @@ class TestVerifySmsCode:
         self, code, phone, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(verify_sms_code, code, phone, 7, credentials=credentials)
+            verify_sms_code.fn(code, phone, 7, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

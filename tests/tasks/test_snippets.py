@@ -69,16 +69,14 @@ class TestCreateSnippet:
         self, name, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="name"):
-            run_in_flow(create_snippet, name, "<p>x</p>", credentials=credentials)
+            create_snippet.fn(name, "<p>x</p>", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_rejects_a_bad_variable_name_before_sending(
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="variables"):
-            run_in_flow(
-                create_snippet, "Footer", FOOTER, variables=["first-name"], credentials=credentials
-            )
+            create_snippet.fn("Footer", FOOTER, variables=["first-name"], credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     @pytest.mark.parametrize(
@@ -145,7 +143,7 @@ class TestGetSnippet:
     @pytest.mark.parametrize("identifier", [0, "a/b", ""])
     def test_rejects_a_bad_identifier(self, identifier, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="identifier"):
-            run_in_flow(get_snippet, identifier, credentials=credentials)
+            get_snippet.fn(identifier, credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
 
@@ -193,7 +191,7 @@ class TestUpdateSnippet:
 
     def test_rejects_empty_content_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="content"):
-            run_in_flow(update_snippet, "Footer", "", credentials=credentials)
+            update_snippet.fn("Footer", "", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
 
@@ -212,5 +210,5 @@ class TestDeleteSnippet:
 
     def test_rejects_a_bad_identifier(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="identifier"):
-            run_in_flow(delete_snippet, -3, credentials=credentials)
+            delete_snippet.fn(-3, credentials=credentials)
         assert_nothing_sent(sandbox, project)

@@ -76,9 +76,9 @@ class TestSubscribeUserById:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="subscription_group"):
-            run_in_flow(subscribe_user_by_id, "u-1", "emailLists", 1, credentials=credentials)
+            subscribe_user_by_id.fn("u-1", "emailLists", 1, credentials=credentials)
         with pytest.raises(InputValidationError, match="subscription_group_id"):
-            run_in_flow(subscribe_user_by_id, "u-1", "emailList", 0, credentials=credentials)
+            subscribe_user_by_id.fn("u-1", "emailList", 0, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -114,5 +114,5 @@ class TestUnsubscribeUserById:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="user_id"):
-            run_in_flow(unsubscribe_user_by_id, " ", "messageType", 11, credentials=credentials)
+            unsubscribe_user_by_id.fn(" ", "messageType", 11, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []

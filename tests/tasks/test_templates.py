@@ -115,7 +115,7 @@ class TestUpsertTemplates:
         self, kind, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="client_template_id"):
-            run_in_flow(kind.task("upsert"), " ", credentials=credentials)
+            kind.task("upsert").fn(" ", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_updates_every_template_sharing_the_client_id(
@@ -144,11 +144,9 @@ class TestUpsertTemplates:
     ):
         button = {"identifier": "b", "title": "Open", "open_app": True}
         with pytest.raises(InputValidationError, match="buttons"):
-            run_in_flow(t.upsert_push_template, "p", buttons=[button] * 4, credentials=credentials)
+            t.upsert_push_template.fn("p", buttons=[button] * 4, credentials=credentials)
         with pytest.raises(InputValidationError, match="interruption_level"):
-            run_in_flow(
-                t.upsert_push_template, "p", interruption_level="loud", credentials=credentials
-            )
+            t.upsert_push_template.fn("p", interruption_level="loud", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_push_sends_nested_buttons_by_their_wire_names(
@@ -173,11 +171,8 @@ class TestUpsertTemplates:
     def test_embedded_refuses_a_third_button(self, run_in_flow, credentials, sandbox, project):
         buttons = [{"id": str(i), "title": "Go"} for i in range(3)]
         with pytest.raises(InputValidationError, match="buttons"):
-            run_in_flow(
-                t.upsert_embedded_template,
-                "e",
-                elements={"buttons": buttons},
-                credentials=credentials,
+            t.upsert_embedded_template.fn(
+                "e", elements={"buttons": buttons}, credentials=credentials
             )
         assert_nothing_sent(sandbox, project)
 
@@ -210,7 +205,7 @@ class TestUpsertTemplates:
 
     def test_email_refuses_a_bad_sender_address(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="from_email"):
-            run_in_flow(t.upsert_email_template, "w", from_email="nobody", credentials=credentials)
+            t.upsert_email_template.fn("w", from_email="nobody", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
 
@@ -249,7 +244,7 @@ class TestGetTemplates:
     @kinds
     def test_rejects_a_non_positive_id(self, kind, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="template_id"):
-            run_in_flow(kind.task("get"), 0, credentials=credentials)
+            kind.task("get").fn(0, credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_a_template_of_another_kind_is_not_found(self, client, run_in_flow, credentials):
@@ -286,7 +281,7 @@ class TestUpdateTemplates:
     @kinds
     def test_rejects_a_malformed_locale(self, kind, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="locale"):
-            run_in_flow(kind.task("update"), 1, locale="English!", credentials=credentials)
+            kind.task("update").fn(1, locale="English!", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_content_for_a_new_locale_keeps_the_default(
@@ -346,7 +341,7 @@ class TestListTemplates:
     )
     def test_rejects_bad_paging_and_filters(self, bad, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(t.list_templates, credentials=credentials, **bad)
+            t.list_templates.fn(credentials=credentials, **bad)
         assert_nothing_sent(sandbox, project)
 
     def test_iter_templates_walks_every_page(self, client, credentials, sandbox, project):
@@ -383,7 +378,7 @@ class TestGetTemplateByClientId:
 
     def test_rejects_an_empty_client_id(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError):
-            run_in_flow(t.get_template_by_client_id, "", credentials=credentials)
+            t.get_template_by_client_id.fn("", credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
 
@@ -404,7 +399,7 @@ class TestDeleteBulkTemplates:
 
     def test_rejects_an_empty_list(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="ids"):
-            run_in_flow(t.delete_bulk_templates, [], credentials=credentials)
+            t.delete_bulk_templates.fn([], credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_needs_the_delete_permission(
@@ -447,7 +442,7 @@ class TestPreviewTemplates:
         self, key, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="data_fields"):
-            run_in_flow(BY_KEY[key].task("preview"), 1, data_fields=["x"], credentials=credentials)
+            BY_KEY[key].task("preview").fn(1, data_fields=["x"], credentials=credentials)
         assert_nothing_sent(sandbox, project)
 
     def test_a_missing_template_is_not_found(self, run_in_flow, credentials):
@@ -506,7 +501,7 @@ class TestSendProofs:
     )
     def test_needs_a_recipient(self, kind, recipient, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="recipient"):
-            run_in_flow(proof_task(kind), 1, credentials=credentials, **recipient)
+            proof_task(kind).fn(1, credentials=credentials, **recipient)
         assert_nothing_sent(sandbox, project)
 
     @proof_kinds

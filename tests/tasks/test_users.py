@@ -119,11 +119,8 @@ class TestUpdateUser:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="data_fields.*32768"):
-            run_in_flow(
-                update_user,
-                email="a@example.com",
-                data_fields={"bio": "x" * 40_000},
-                credentials=credentials,
+            update_user.fn(
+                email="a@example.com", data_fields={"bio": "x" * 40_000}, credentials=credentials
             )
         assert sandbox.state.requests(project_id=project.id) == []
 
@@ -213,7 +210,7 @@ class TestBulkUpdateUsers:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="users"):
-            run_in_flow(bulk_update_users, [], credentials=credentials)
+            bulk_update_users.fn([], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_a_record_may_carry_both_identifiers(self):
@@ -231,7 +228,7 @@ class TestBulkUpdateUsers:
             BulkUpdateUser(email=f"u{i}@example.com", data_fields={"blob": big}) for i in range(150)
         ]
         with pytest.raises(InputValidationError, match="4 MB"):
-            run_in_flow(bulk_update_users, batch, credentials=credentials)
+            bulk_update_users.fn(batch, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -254,7 +251,7 @@ class TestGetUserById:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="user_id"):
-            run_in_flow(get_user_by_id, "", credentials=credentials)
+            get_user_by_id.fn("", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -278,7 +275,7 @@ class TestGetUserByIdPath:
         self, run_in_flow, credentials, sandbox, project, dots
     ):
         with pytest.raises(InputValidationError, match="user_id.*path segment"):
-            run_in_flow(get_user_by_id_path, dots, credentials=credentials)
+            get_user_by_id_path.fn(dots, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -375,7 +372,7 @@ class TestMergeUsers:
 
     def test_needs_a_destination_before_sending(self, run_in_flow, credentials, sandbox, project):
         with pytest.raises(InputValidationError, match="destination"):
-            run_in_flow(merge_users, source_email="a@example.com", credentials=credentials)
+            merge_users.fn(source_email="a@example.com", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_sends_both_identifiers_of_each_user(self, run_in_flow, credentials, sandbox, project):
@@ -442,11 +439,8 @@ class TestUpdateUserEmail:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="new_email"):
-            run_in_flow(
-                update_user_email,
-                "not-an-email",
-                current_email="a@example.com",
-                credentials=credentials,
+            update_user_email.fn(
+                "not-an-email", current_email="a@example.com", credentials=credentials
             )
         assert sandbox.state.requests(project_id=project.id) == []
 
@@ -483,11 +477,8 @@ class TestUpdateUserSubscriptions:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="email_list_ids"):
-            run_in_flow(
-                update_user_subscriptions,
-                email="a@example.com",
-                email_list_ids=[0],
-                credentials=credentials,
+            update_user_subscriptions.fn(
+                email="a@example.com", email_list_ids=[0], credentials=credentials
             )
         assert sandbox.state.requests(project_id=project.id) == []
 
@@ -525,7 +516,7 @@ class TestUpdateUserSubscriptionsBulk:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(update_user_subscriptions_bulk, [], credentials=credentials)
+            update_user_subscriptions_bulk.fn([], credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -624,7 +615,7 @@ class TestGetUserSentMessages:
         self, bad, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(get_user_sent_messages, user_id="u-1", **bad, credentials=credentials)
+            get_user_sent_messages.fn(user_id="u-1", **bad, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 
@@ -694,7 +685,7 @@ class TestUnforgetUser:
         self, run_in_flow, credentials, sandbox, project
     ):
         with pytest.raises(InputValidationError, match="email"):
-            run_in_flow(unforget_user, email="nope", credentials=credentials)
+            unforget_user.fn(email="nope", credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
 

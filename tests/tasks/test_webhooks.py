@@ -97,7 +97,7 @@ class TestUpdateWebhook:
         self, run_in_flow, credentials, sandbox, project, changes
     ):
         with pytest.raises(InputValidationError):
-            run_in_flow(update_webhook, 1, **changes, credentials=credentials)
+            update_webhook.fn(1, **changes, credentials=credentials)
         assert sandbox.state.requests(project_id=project.id) == []
 
     def test_the_auth_token_is_masked_in_reprs_but_sent_as_itself(self):
