@@ -6,8 +6,8 @@ with the sandbox enforcing Iterable's documented limits. The client's token buck
 process-wide and keyed by project, organization and key, so the four flows draw from the same
 budgets (bulk updates 5/s and forgets 3/s per project, exports 1/s per organization, proofs 20/s
 per key …). The sandbox's own log of the project must show every request answered, none with 429,
-and the four flows' requests interleaved: the test holds requests (never by sleeping for a
-while) so that the overlap is a fact of the log's order, not of the machine's speed.
+and the four flows' requests interleaved: the test holds requests until the log shows what
+they wait for, so that the overlap is a fact of the log's order, not of the machine's speed.
 
 The same run is repeated with ``rate_limit_mode="prefect"``: the limits are then Prefect global
 concurrency limits on the test server (``python -m prefect_iterable.blocks.limits create``), as workers on several
