@@ -155,19 +155,20 @@ def test_four_flows_share_one_key_without_a_single_429(
     real_check = IterableCredentials.check_permission
 
     seen: set[str] = set()  # flows with a request in the log: only ever grows
+    reading = threading.Lock()  # one waiter reads the log at a time, for all of them
 
     def wait_for(flows: set[str], who: str) -> None:
         deadline = time.monotonic() + 120
         while not flows <= seen:
-            try:  # the sandbox's thread appends to the log meanwhile: read it again then
-                seen.update(
-                    _flow_of(e.action) for e in sandbox.state.requests(project_id=project.id)
-                )
-            except RuntimeError:
-                continue
+            with reading:
+                try:  # the sandbox's thread appends to the log meanwhile: read it again then
+                    log = sandbox.state.requests(project_id=project.id)
+                except RuntimeError:
+                    continue
+                seen.update(_flow_of(e.action) for e in log)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{who} waited in vain for {sorted(flows - seen)}")
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def check_then_wait(self: IterableCredentials, action: Any, values: Any = None) -> None:
         nonlocal bulk_checks
