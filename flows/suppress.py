@@ -20,7 +20,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
 from prefect_iterable.blocks import IterableCredentials
-from prefect_iterable.flows._files import Storage, dumps_compact
+from prefect_iterable.flows._storage import Storage, dumps_compact
 from prefect_iterable.flows.gdpr import Identifier
 from prefect_iterable.tasks.lists import create_list, list_lists, subscribe_to_list
 from prefect_iterable.webhooks.events import open_identity

@@ -36,7 +36,7 @@ def remote_block(prefect_server, s3_url) -> str:
 
 
 def test_appends_are_new_objects_read_back_in_order(remote_block):
-    from prefect_iterable.flows._files import Storage
+    from prefect_iterable.flows._storage import Storage
 
     first, second = Storage(remote_block), Storage(remote_block)
     lines = [f'{{"n": {n}}}\n'.encode() for n in range(6)]
@@ -48,12 +48,12 @@ def test_appends_are_new_objects_read_back_in_order(remote_block):
     assert Storage(remote_block).read_bytes("audit-run.jsonl") == b"".join(lines)
     assert Storage(remote_block).list("audit-*.jsonl") == ["audit-run.jsonl"]
     # Linear: six objects, each holding only the bytes of its own append.
-    parts = sorted(first._fs.glob(f"{first._base}/audit-run.jsonl{Storage.PARTS}/*"))
-    assert [first._fs.size(p) for p in parts] == [len(line) for line in lines]
+    parts = sorted(first.fs.glob(f"{first.root}/audit-run.jsonl{Storage.PARTS}/*"))
+    assert [first.fs.size(p) for p in parts] == [len(line) for line in lines]
 
 
 def test_a_missing_file_is_not_found(remote_block):
-    from prefect_iterable.flows._files import Storage
+    from prefect_iterable.flows._storage import Storage
 
     with pytest.raises(FileNotFoundError):
         Storage(remote_block).read_bytes("nothing.jsonl")
