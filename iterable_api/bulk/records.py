@@ -255,6 +255,15 @@ def _encode(body: dict[str, Any], line: int) -> bytes:
         raise _Reject(f"line {line}: {why} (at {where})") from None
 
 
+def _joined(parts: list[Line]) -> bytes:
+    """The lines of one CSV record with the line ends between them as the file has them (a
+    quoted field keeps its ``\\r\\n``)."""
+    if len(parts) == 1:
+        return parts[0].data
+    ends = [b"\r\n" if p.end - p.start - len(p.data) == 2 else b"\n" for p in parts[:-1]]
+    return b"".join(p.data + end for p, end in zip(parts, ends, strict=False)) + parts[-1].data
+
+
 def _parse_csv_row(text: str, line: int) -> list[str]:
     try:
         rows = list(csv.reader([text], strict=True))
@@ -420,7 +429,7 @@ class Reader:
     def _csv(self, header: list[str], parts: list[Line]) -> Record:
         first, last = parts[0], parts[-1]
         record = Record(first.number, last.number, first.start, last.end)
-        raw = b"\n".join(p.data for p in parts)
+        raw = _joined(parts)
         try:
             text = _decode(raw, first.number)
             row = _parse_csv_row(text, first.number)
@@ -449,9 +458,9 @@ class Reader:
             raw = self.handle.read(end - start)
         finally:
             self.handle.seek(where)
-        raw = raw[:-1] if raw.endswith(b"\n") else raw
-        # As iter_lines gives them: lines without their \r\n, joined by \n.
-        raw = b"\n".join(part.rstrip(b"\r") for part in raw.split(b"\n"))
+        # As the records were read: without the last line's end; a CSV record keeps the line
+        # ends inside its quoted fields as the file has them.
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
         try:
             text = raw.decode("utf-8")
             if self.fmt == "ndjson":
