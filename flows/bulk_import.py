@@ -217,7 +217,13 @@ def bulk_import(
         int | None, Field(ge=1, description="Also cap the records per request (optional).")
     ] = None,
     concurrency: Annotated[
-        int, Field(ge=1, le=16, description="Requests in flight at once (the rate stays capped).")
+        int,
+        Field(
+            ge=1,
+            le=16,
+            description="Requests in flight at once (the rate stays capped; at most 16 MiB of "
+            "bodies are held at once).",
+        ),
     ] = 4,
     max_record_bytes: Annotated[
         int, Field(ge=1024, description="A longer line or CSV record is rejected, not read whole.")

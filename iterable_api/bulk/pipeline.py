@@ -19,7 +19,11 @@ from prefect_iterable.api.bulk.sending import Sent
 from prefect_iterable.api.bulk.state import ImportState
 from prefect_iterable.api.errors import IterableError
 
-__all__ = ["ImportOutcome", "count_records", "send_all"]
+__all__ = ["MAX_BYTES_IN_FLIGHT", "ImportOutcome", "count_records", "send_all"]
+
+#: The request bodies held at once (being sent, and the one being packed), whatever the
+#: concurrency: four bodies of 4 MiB, enough for bulkUpdate's 5 requests a second.
+MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ def send_all(
     batch_bytes: int,
     max_batch_records: int | None = None,
     concurrency: int = 4,
+    max_bytes_in_flight: int = MAX_BYTES_IN_FLIGHT,
 ) -> ImportOutcome:
     """Send the file's records from the checkpoint on, a few batches in flight, in file order.
 
@@ -50,14 +55,20 @@ def send_all(
     At most ``concurrency`` batches are in flight, and the next one is read and packed while the
     others are: it is started once there is room for it, after the batches ahead have been
     settled, so that no batch is sent after one before it was refused, and at most
-    ``concurrency`` bodies (plus the one being packed) are held at once.
+    ``concurrency`` bodies are held at once, of at most ``max_bytes_in_flight`` bytes in all (the
+    one being packed included; the budget is at least one batch).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency: {concurrency} must be at least 1")
+    budget = max(max_bytes_in_flight, batch_bytes) - batch_bytes  # room left for the next one
     checkpoint = state.checkpoint
     records = reader.records(checkpoint.offset, checkpoint.line + 1)
     inflight: deque[tuple[Batch, Future[Sent] | None]] = deque()
     stopped: str | None = None
+
+    def held() -> int:
+        """Bytes of the bodies not yet sent (a sent batch's body is released at once)."""
+        return sum(b.body_bytes for b, f in inflight if f is not None and not f.done())
 
     def settle_head() -> None:
         nonlocal stopped
@@ -82,10 +93,13 @@ def send_all(
                 inflight.append((batch, future))
                 # Settle finished batches in order, and make room for the next batch before it
                 # is read: a worker is free for it when it is submitted (none waits in the
-                # pool's queue, to be sent after a batch before it was refused), and no finished
-                # body waits for room in memory.
+                # pool's queue, to be sent after a batch before it was refused), and its body
+                # fits in the budget beside those still being sent.
                 while inflight and (
-                    len(inflight) >= concurrency or inflight[0][1] is None or inflight[0][1].done()
+                    len(inflight) >= concurrency
+                    or inflight[0][1] is None
+                    or inflight[0][1].done()
+                    or held() > budget
                 ):
                     settle_head()
                 if stopped is not None:

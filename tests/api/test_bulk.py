@@ -205,6 +205,21 @@ def test_memory_is_bounded_by_concurrency_not_by_the_file(
     assert len(users(project).all()) == 990  # the first file's users are among the second's
 
 
+def test_the_bodies_held_at_once_fit_a_byte_budget_whatever_the_concurrency(
+    sandbox, project, client, tmp_path: Path
+) -> None:
+    path = write_users(tmp_path / "u.ndjson", 400)
+    reader, state = open_state(Store.local_folder(tmp_path / "state"), path)
+    counting = CountingSender(Sender(client, "users"))
+    with reader.handle:
+        outcome = send_all(
+            reader, counting, state, batch_bytes=1500, concurrency=8, max_bytes_in_flight=4500
+        )
+    assert outcome.stopped is None and state.checkpoint.done == 400
+    assert counting.calls > 8
+    assert counting.most_bodies <= 3  # 4,500 bytes of bodies of at most 1,500
+
+
 def test_a_stopped_import_resumes_from_its_state(sandbox, project, client, tmp_path: Path) -> None:
     path = write_users(tmp_path / "u.ndjson", 400, bad_every=40)
     store = Store.local_folder(tmp_path / "state")
