@@ -173,10 +173,13 @@ class Store:
 
     def read_json(self, name: str) -> Any:
         """The JSON document ``name`` holds, or ``None`` when there is none."""
-        if not self.exists(name):
+        # One read of the whole object: a stream opened on an object store is pinned to the
+        # version it saw first, and fails if a writer replaces the object while it reads.
+        try:
+            data = self.fs.cat_file(self.path(name))
+        except FileNotFoundError:
             return None
-        with self.fs.open(self.path(name), "rb") as handle:
-            return json.loads(handle.read().decode("utf-8"))
+        return json.loads(bytes(data).decode("utf-8"))
 
     def digest(self, name: str, kind: Literal["csv", "json"]) -> FileDigest | None:
         """Size, SHA-256 and records of ``name``, read as a stream; ``None`` if it is missing."""
