@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -57,7 +57,7 @@ class _Progress:
     def __init__(self, kind: str, name: str, size: int, offset: int) -> None:
         self.size = size
         self._last = 0.0
-        self.artifact_id = create_progress_artifact(
+        self.artifact_id: Any = create_progress_artifact(
             progress=self._percent(offset),
             key=f"bulk-import-{kind}-progress",
             description=f"bulk import of {kind} from {name}",
@@ -326,7 +326,7 @@ def bulk_import(
     result = BulkImportResult(
         kind=kind,
         source=where,
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         done=checkpoint.done,
         rejected=checkpoint.rejected,
         to_do=to_do,

@@ -15,6 +15,7 @@ Loading a Prefect filesystem block by name is the flows' business (``prefect_ite
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import itertools
@@ -299,7 +300,7 @@ class Store:
         with contextlib.suppress(FileNotFoundError, OSError):
             self.fs.rm(self.path(name))
 
-    def sweep_parts(self, folders: list[str]) -> list[str]:
+    def sweep_parts(self, folders: builtins.list[str]) -> builtins.list[str]:
         """Remove the temporary files a killed writer left in ``folders``; return their names.
 
         A ``.part`` file is left only by a process killed mid-write (SIGKILL, power loss): its
@@ -309,7 +310,7 @@ class Store:
         """
         if not self.local:
             return []
-        removed: list[str] = []
+        removed: builtins.list[str] = []
         for folder in dict.fromkeys(folders):
             base = Path(self.path(folder))
             if not base.is_dir():

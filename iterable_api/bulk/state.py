@@ -191,7 +191,9 @@ class ImportState:
         )
 
 
-def _dead_letter(line: int, original: Any, reason: str | None, start: int, end: int) -> dict:
+def _dead_letter(
+    line: int, original: Any, reason: str | None, start: int, end: int
+) -> dict[str, Any]:
     return {
         "line": line,
         "record": original,
