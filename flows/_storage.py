@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from prefect_iterable.api.files import RecordCounter
-from prefect_iterable.api.storage import FileDigest, Store, dumps_compact, open_file
+from prefect_iterable.api.storage import HOST_TAG, FileDigest, Store, dumps_compact, open_file
 
 __all__ = [
     "BLOCK_SLUG",
@@ -26,6 +26,8 @@ __all__ = [
     "open_source",
     "open_store",
 ]
+
+_HOST = HOST_TAG  # the name the export tests know it by
 
 #: A storage or source parameter that names a saved filesystem block rather than a path.
 BLOCK_SLUG = re.compile(r"^(local-file-system|remote-file-system)/[A-Za-z0-9][\w.-]*$")

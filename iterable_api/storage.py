@@ -34,6 +34,7 @@ from typing import IO, Any, Literal
 from prefect_iterable.api.files import RecordCounter
 
 __all__ = [
+    "HOST_TAG",
     "FileDigest",
     "Line",
     "Store",
@@ -47,7 +48,8 @@ __all__ = [
 CHUNK_BYTES = 1 << 20
 #: A temporary file older than this whose writer cannot be checked (another host) is abandoned.
 STALE_PART_SECONDS = 3600.0
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+#: This host, as temporary file names carry it (so that a sweep knows whose writer is gone).
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 # ``.<name>.<host>-<pid>-<random>.part``; older writers used ``.<name>.<random>.part``.
 _PART = re.compile(r"^\..+?\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-)?[0-9a-f]{8}\.part$")
 
@@ -209,7 +211,7 @@ class Store:
         parent = target.rsplit("/", 1)[0]
         if self.local:
             Path(parent).mkdir(parents=True, exist_ok=True)
-            owner = f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            owner = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             temp = f"{parent}/.{target.rsplit('/', 1)[1]}.{owner}.part"
             try:
                 with open(temp, "wb") as out:
@@ -319,7 +321,7 @@ class Store:
                 match = _PART.match(path.name)
                 if match is None or not path.is_file():
                     continue
-                if match["host"] == _HOST:
+                if match["host"] == HOST_TAG:
                     stale = not _alive(int(match["pid"]))
                 else:
                     try:

@@ -256,12 +256,9 @@ def _encode(body: dict[str, Any], line: int) -> bytes:
 
 
 def _joined(parts: list[Line]) -> bytes:
-    """The lines of one CSV record with the line ends between them as the file has them (a
-    quoted field keeps its ``\\r\\n``)."""
-    if len(parts) == 1:
-        return parts[0].data
-    ends = [b"\r\n" if p.end - p.start - len(p.data) == 2 else b"\n" for p in parts[:-1]]
-    return b"".join(p.data + end for p, end in zip(parts, ends, strict=False)) + parts[-1].data
+    """The lines of one CSV record as they were read: without their ends, joined by ``\\n`` (so a
+    line end inside a quoted field reaches Iterable as ``\\n``, whatever the file used)."""
+    return b"\n".join(p.data for p in parts)
 
 
 def _parse_csv_row(text: str, line: int) -> list[str]:
@@ -458,9 +455,9 @@ class Reader:
             raw = self.handle.read(end - start)
         finally:
             self.handle.seek(where)
-        # As the records were read: without the last line's end; a CSV record keeps the line
-        # ends inside its quoted fields as the file has them.
-        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
+        # As iter_lines gives them: lines without their \r\n, joined by \n.
+        raw = b"\n".join(part.rstrip(b"\r") for part in raw.split(b"\n"))
         try:
             text = raw.decode("utf-8")
             if self.fmt == "ndjson":

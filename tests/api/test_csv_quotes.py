@@ -61,5 +61,9 @@ def test_the_bulk_reader_splits_the_same_records(tmp_path, name: str) -> None:
         records = [r for r in reader.records(end, line + 1) if isinstance(r, Record)]
     header, *rows = csv_rows(data)
     assert reader.header == header
-    # Each record as the file holds it (a row the rules refuse keeps it too, for dead letters).
-    assert [r.original for r in records] == [dict(zip(header, row, strict=True)) for row in rows]
+    # Each record as the csv module reads it (a row the rules refuse keeps it too, for dead
+    # letters), but for line ends inside quoted fields: the reader makes them all \n.
+    expected = [
+        {k: v.replace("\r\n", "\n") for k, v in zip(header, row, strict=True)} for row in rows
+    ]
+    assert [r.original for r in records] == expected
