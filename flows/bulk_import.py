@@ -281,9 +281,9 @@ def bulk_import(
     """
     logger = get_run_logger()
     credentials = IterableCredentials.load_or_env(credentials_block)
-    store = open_store(state_dir)
     handle, size, where = open_source(source, source_block)
     try:
+        store = open_store(state_dir)
         fmt = detect_format(handle, where, format)
         reader = Reader(handle, kind, fmt, max_record_bytes)
         start = reader.read_header() if fmt == "csv" else (0, 0)
