@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import resource
 import sys
 import time
+
+from bench.common import peak_rss_mb
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     flow = getattr(importlib.import_module(module), name)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = peak_rss_mb()
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         started = time.perf_counter()
         state = flow(**kwargs, return_state=True)
@@ -36,7 +37,7 @@ def main() -> None:
                 "message": state.message,
                 "result": result,
                 "flow_wall_s": wall,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "rss_after_imports_mb": rss_before,
             },
             default=str,

@@ -22,6 +22,18 @@ from iterable import Iterable
 from iterable.helpers import bulk_update
 
 
+def _peak_rss_mb() -> float:
+    """Own peak RSS: VmHWM (ru_maxrss keeps the parent's RSS across execve on Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     url, key, path = sys.argv[1:4]
     if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
@@ -62,7 +74,7 @@ def main():
                 "statuses": {str(k): v for k, v in statuses.items()},
                 "failed_records_approx": min(failed, records),
                 "wall_s": wall,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": _peak_rss_mb(),
             }
         )
     )

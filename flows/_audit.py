@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from prefect_iterable.flows._files import Storage, dumps_compact
+from prefect_iterable.flows._storage import Storage, dumps_compact
 
 __all__ = ["append_lines", "audit_line", "current_flow_run_id", "read_lines"]
 

@@ -50,7 +50,7 @@ from prefect_iterable.api.errors import (
 )
 from prefect_iterable.blocks import IterableCredentials, MissingPermission
 from prefect_iterable.flows._audit import append_lines, audit_line, current_flow_run_id, read_lines
-from prefect_iterable.flows._files import Storage, dumps_compact
+from prefect_iterable.flows._storage import Storage, dumps_compact
 
 __all__ = [
     "DEFAULT_AUDIT_STORAGE",
@@ -321,7 +321,7 @@ def _audit_lease(storage: Storage) -> Iterator[None]:
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     digest = hashlib.sha256(storage.where("").encode()).hexdigest()[:16]
-    if storage.root is not None:
+    if storage.is_local:
         # A local audit log: an OS file lock (beside, not in, the audit folder), which the kernel
         # releases when its holder dies, so a SIGKILLed run never blocks the next one.
         lock_path = Path(tempfile.gettempdir()) / f"prefect-iterable-gdpr-audit-{digest}.lock"

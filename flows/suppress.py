@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows._audit import append_lines, audit_line, current_flow_run_id, read_lines
-from prefect_iterable.flows._files import Storage
+from prefect_iterable.flows._storage import Storage
 from prefect_iterable.flows.gdpr import Identifier
 from prefect_iterable.tasks.lists import create_list, list_lists, subscribe_to_list
 from prefect_iterable.webhooks.events import open_identity

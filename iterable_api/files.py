@@ -12,22 +12,76 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
-__all__ = ["RecordCounter", "RecordFile", "RecordKind"]
+__all__ = ["CsvQuotes", "RecordCounter", "RecordFile", "RecordKind"]
 
 RecordKind = Literal["csv", "json"]
+
+
+class CsvQuotes:
+    """Where a CSV stream stands with respect to quotes (RFC 4180), fed in pieces of any size.
+
+    The one CSV quote machine of the project: the bulk import feeds it line by line to find where
+    a record ends, ``RecordCounter`` chunk by chunk to count records. It reads quotes as Python's
+    ``csv`` module does: a quote opens a quoted field only at the start of a field (after a
+    comma or a newline, or at the start of the stream after an optional UTF-8 BOM); inside one,
+    ``""`` is a quote and a lone quote closes it; a newline inside it is part of the field. A
+    quote in the middle of an unquoted field is text.
+    """
+
+    __slots__ = ("_closed", "_field_start", "_started", "in_quotes")
+
+    def __init__(self) -> None:
+        #: Inside a quoted field: a newline now is part of the field, not the end of a record.
+        self.in_quotes = False
+        self._field_start = True
+        self._closed = False  # a quoted field's closing quote was the last byte: "" is a quote
+        self._started = False
+
+    def feed(self, data: bytes) -> int:
+        """Read ``data``; return how many newlines in it end a record (are outside quotes)."""
+        if not data:
+            return 0
+        if not self._started:
+            self._started = True
+            data = data.removeprefix(b"\xef\xbb\xbf")
+        if not self.in_quotes and b'"' not in data:  # the common case: no quote to follow
+            self._text(data)
+            return data.count(b"\n")
+        newlines = 0
+        for index, segment in enumerate(data.split(b'"')):
+            if index:  # a quote came before this segment
+                if self.in_quotes:
+                    self.in_quotes, self._closed = False, True
+                elif self._closed or self._field_start:
+                    self.in_quotes, self._closed, self._field_start = True, False, False
+            if segment and not self.in_quotes:
+                newlines += segment.count(b"\n")
+                self._text(segment)
+        return newlines
+
+    def end_of_line(self) -> bool:
+        """Read a newline (for callers that split lines themselves): whether it ends a record."""
+        if self.in_quotes:
+            return False
+        self._field_start, self._closed, self._started = True, False, True
+        return True
+
+    def _text(self, text: bytes) -> None:
+        """Unquoted bytes were read: a field starts next only after a separator."""
+        self._closed = False
+        self._field_start = text[-1:] in (b",", b"\n")
 
 
 class RecordCounter:
     """Counts the records of a CSV (header excluded) or NDJSON stream fed in chunks.
 
-    CSV records end at a newline outside double quotes (RFC 4180: a quoted field may hold
-    newlines, and ``""`` inside quotes toggles twice, so it needs no special case).
+    CSV records end at a newline outside quotes (``CsvQuotes``: a quoted field may hold newlines).
     """
 
     def __init__(self, kind: RecordKind) -> None:
         self.kind = kind
         self._newlines = 0
-        self._in_quotes = False
+        self._quotes = CsvQuotes()
         self._size = 0
         self._last = b""
 
@@ -36,15 +90,10 @@ class RecordCounter:
             return
         self._size += len(chunk)
         self._last = chunk[-1:]
-        if self.kind == "json" or (not self._in_quotes and b'"' not in chunk):
+        if self.kind == "json":
             self._newlines += chunk.count(b"\n")
-            return
-        parts = chunk.split(b'"')
-        for index, part in enumerate(parts):
-            if index:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
-                self._newlines += part.count(b"\n")
+        else:
+            self._newlines += self._quotes.feed(chunk)
 
     @property
     def records(self) -> int:

@@ -7,7 +7,7 @@ import json
 import uuid
 
 from prefect_iterable.flows._audit import append_lines, audit_line, current_flow_run_id, read_lines
-from prefect_iterable.flows._files import Storage
+from prefect_iterable.flows._storage import Storage
 
 
 def test_a_line_is_hash_time_outcome_fields_then_the_run(tmp_path):

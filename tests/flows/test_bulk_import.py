@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from prefect_iterable.api.models import BulkResult
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows.bulk_import import BulkImportStopped, bulk_import, event_id
 from prefect_iterable.sandbox.data import events, identifier_hash, users
@@ -405,16 +404,6 @@ def _resume(source: Path, state: Path, api_key: str, url: str, options: dict):
         return bulk_import(source=str(source), state_dir=str(state), **options)
     finally:
         del os.environ["ITERABLE_API_KEY"], os.environ["ITERABLE_BASE_URL"]
-
-
-def test_bulk_result_rejections_match_records():
-    result = BulkResult.from_body(
-        {"successCount": 1, "failCount": 1, "failedUpdates": {"invalidEmails": ["X@Y"]}}
-    )
-    from prefect_iterable.flows.bulk_import import _reasons
-
-    bodies = [{"email": "x@y"}, {"email": "z@y"}]
-    assert _reasons("users", bodies, result) == ["Iterable: invalidEmails", None]
 
 
 def test_reads_the_source_from_a_filesystem_block(sandbox, project, block_name, tmp_path):
