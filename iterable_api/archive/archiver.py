@@ -9,6 +9,9 @@ calls ``archive_window`` from its tasks, passing its run logger.
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +31,7 @@ from prefect_iterable.api.archive.store import ArchiveTarget, RecordKind
 from prefect_iterable.api.archive.windows import Window, iterable_time, stamp, window_content
 from prefect_iterable.api.client import Client
 from prefect_iterable.api.files import FileSummary, copy_records
-from prefect_iterable.api.models.exports import ExportJobFiles
+from prefect_iterable.api.models.exports import ExportFile, ExportJobFiles
 
 __all__ = ["SYNC_ACTION", "Archiver", "ArchiveSettings", "WindowOutcome"]
 
@@ -46,6 +49,8 @@ class ArchiveSettings:
     on_truncated: Literal["split", "fail"] = "split"
     max_split_depth: int = 4
     max_job_attempts: int = 3
+    #: Files of one job downloaded at once.
+    downloads: int = 2
 
 
 @dataclass
@@ -244,35 +249,70 @@ class Archiver:
         )  # fmt: skip
         outcome.split = True
 
+    def _listed(
+        self, job_id: int, first: ExportJobFiles
+    ) -> Iterator[tuple[ExportFile, str | None]]:
+        """Every file of a finished job, page by page, with the file listed before it."""
+        page, previous = first, None
+        while page.files:
+            for listed in page.files:
+                yield listed, previous
+                previous = listed.file
+            page = self.jobs.list_files(job_id, page.files[-1].file)
+
     def _archive_job_files(
         self, job_id: int, first: ExportJobFiles, outcome: WindowOutcome
     ) -> None:
-        page: ExportJobFiles | None = first
-        previous: str | None = None  # the file listed before the current one (for startAfter)
-        while page is not None and page.files:
-            for listed in page.files:
-                self.jobs.check()
-                name = self.file_name(outcome.data_type, outcome.window, listed.file)
-                entry = self.already_archived(name)
-                if entry is None:
-                    got = download_with_retries(
-                        self.http,
-                        listed.url,
-                        _FreshUrl(self.jobs, job_id, previous, listed.file),
-                        self.store,
-                        name,
-                        self.settings.output_format,
-                        policy=self.client.retry,
-                        check=self.jobs.check,
-                    )
-                    entry = self._entry(name, listed.file, got, outcome, job_id)
-                    self.manifest.add_file(entry)
-                    outcome.downloaded += 1
-                else:
-                    outcome.skipped += 1
-                outcome.files.append(entry)
-                previous = listed.file
-            page = self.jobs.list_files(job_id, page.files[-1].file)
+        """Download the job's files, ``downloads`` at a time, recorded in listing order.
+
+        Concurrent downloads keep the link busy while one file's chunks are written and hashed
+        (and while one server is slow to start a file); each is a stream of its own, so memory
+        grows with the count, not with the files.
+        """
+        pending: deque[tuple[str, str, dict[str, Any] | Future[FileSummary]]] = deque()
+        with ThreadPoolExecutor(self.settings.downloads, thread_name_prefix="export-file") as pool:
+            try:
+                for listed, previous in self._listed(job_id, first):
+                    self.jobs.check()
+                    name = self.file_name(outcome.data_type, outcome.window, listed.file)
+                    found: dict[str, Any] | Future[FileSummary] | None = self.already_archived(name)
+                    if found is None:
+                        found = pool.submit(
+                            download_with_retries,
+                            self.http,
+                            listed.url,
+                            _FreshUrl(self.jobs, job_id, previous, listed.file),
+                            self.store,
+                            name,
+                            self.settings.output_format,
+                            policy=self.client.retry,
+                            check=self.jobs.check,
+                        )
+                    pending.append((name, listed.file, found))
+                    while len(pending) >= self.settings.downloads:
+                        self._settle(*pending.popleft(), outcome, job_id)
+                while pending:
+                    self._settle(*pending.popleft(), outcome, job_id)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def _settle(
+        self,
+        name: str,
+        source: str,
+        found: dict[str, Any] | Future[FileSummary],
+        outcome: WindowOutcome,
+        job_id: int,
+    ) -> None:
+        if isinstance(found, dict):
+            outcome.skipped += 1
+            outcome.files.append(found)
+            return
+        entry = self._entry(name, source, found.result(), outcome, job_id)
+        self.manifest.add_file(entry)
+        outcome.downloaded += 1
+        outcome.files.append(entry)
 
     def _prove_window(self, job_id: int, outcome: WindowOutcome, logger: Log) -> bool:
         """Whether the files of an adopted job hold records of this window only.

@@ -219,3 +219,25 @@ def test_an_archiver_archives_a_window_and_skips_it_the_second_time(org, store):
 
     (store.root / name).write_bytes(b"damaged")
     assert any(p.startswith(f"{name}: 7 bytes") for p in archiver.verify(first.files))
+
+
+def test_a_download_counts_a_quoted_newline_as_part_of_its_record(store):
+    """The manifest's rows are the csv module's records, however the chunks fall."""
+    import httpx
+
+    from prefect_iterable.api.archive import download
+
+    rows = [["email", "note"], ["a@example.com", 'said "hi",\nthen left'], ["b@x.com", "a\r\nb"]]
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    body = text.getvalue().encode()
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter([body[i : i + 5] for i in range(0, len(body), 5)]))
+
+    with httpx.Client(transport=httpx.MockTransport(serve)) as http:
+        got = download(http, "https://files.example/x.csv", store, "x.csv", "csv")
+
+    assert got.rows == len(rows) - 1 == len(list(csv.DictReader(io.StringIO(body.decode()))))
+    assert (got.bytes, got.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert store.digest("x.csv", "csv") == got
