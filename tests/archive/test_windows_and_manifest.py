@@ -19,7 +19,6 @@ from prefect_iterable.api.archive import (
     unit_key,
     window_content,
 )
-
 from tests.archive.store import DirStore
 
 UTC = timezone.utc
