@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from prefect_iterable.api.archive import (
     Archiver,
     ArchiveSettings,
+    DataTypeArchive,
     ExportArchiveError,
     ExportJobFailed,
     ExportJobs,
@@ -46,6 +47,7 @@ from prefect_iterable.api.archive import (
     WindowOutcome,
     active_jobs_name,
     cancel_recorded_jobs,
+    manifest_table,
 )
 from prefect_iterable.blocks import IterableCredentials
 from prefect_iterable.flows._storage import ArchiveStore
@@ -63,19 +65,6 @@ __all__ = [
 OutputFormat = Literal["csv", "json"]
 DEFAULT_STORAGE_PATH = "~/.prefect-iterable/archive"
 _SYNC_MAX = timedelta(hours=1)
-
-
-class DataTypeArchive(BaseModel):
-    """What one data type's export left in the archive."""
-
-    data_type: str
-    files: int = Field(description="Files of the window in the archive (downloaded + skipped).")
-    bytes: int
-    rows: int
-    downloaded: int = Field(description="Files downloaded by this run.")
-    skipped: int = Field(description="Files already archived with a matching checksum.")
-    jobs_started: int = 0
-    windows: int = Field(1, description="Windows exported (more than 1 after a split).")
 
 
 class ExportArchiveResult(BaseModel):
@@ -331,18 +320,7 @@ def export_archive(
     )
     create_table_artifact(
         key="export-archive-manifest",
-        table=[
-            {
-                "data type": f["data_type"],
-                "file": f["file"],
-                "bytes": f["bytes"],
-                "rows": f["rows"],
-                "sha256": f["sha256"][:16],
-                "job": f["job_id"] or "sync",
-                "window": f"{f['window_start']} .. {f['window_end']}",
-            }
-            for f in files
-        ],
+        table=manifest_table(files),
         description=f"Iterable exports {window.label} ({output_format}, {chosen}) in "
         f"{store.label}; manifest {store.path(manifest_name)}; {status}",
     )
@@ -351,7 +329,7 @@ def export_archive(
             "the archive does not match its manifest:\n" + "\n".join(problems[:20])
         )
 
-    per_type = [_summary(d, outcomes[d]) for d in data_types]
+    per_type = [DataTypeArchive.of(d, outcomes[d]) for d in data_types]
     for summary in per_type:
         emit_event(
             event="iterable.export.archived",
@@ -385,19 +363,4 @@ def export_archive(
             k: sum(getattr(s, k) for s in per_type)
             for k in ("files", "bytes", "rows", "downloaded", "skipped", "jobs_started")
         },
-    )
-
-
-def _summary(data_type: str, outcomes: list[WindowOutcome]) -> DataTypeArchive:
-    whole = [o for o in outcomes if not o.split]
-    files = [f for o in whole for f in o.files]
-    return DataTypeArchive(
-        data_type=data_type,
-        files=len(files),
-        bytes=sum(f["bytes"] for f in files),
-        rows=sum(f["rows"] for f in files),
-        downloaded=sum(o.downloaded for o in whole),
-        skipped=sum(o.skipped for o in whole),
-        jobs_started=sum(o.jobs_started for o in outcomes),
-        windows=len(whole),
     )

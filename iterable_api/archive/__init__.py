@@ -44,6 +44,7 @@ from prefect_iterable.api.archive.jobs import (
     cancel_recorded_jobs,
 )
 from prefect_iterable.api.archive.manifest import MANIFEST_VERSION, Manifest, unit_key
+from prefect_iterable.api.archive.results import DataTypeArchive, manifest_table
 from prefect_iterable.api.archive.store import ArchiveTarget, Digest, RecordKind
 from prefect_iterable.api.archive.windows import (
     Window,
@@ -62,6 +63,7 @@ __all__ = [
     "ArchiveSettings",
     "ArchiveTarget",
     "Archiver",
+    "DataTypeArchive",
     "Digest",
     "ExportArchiveError",
     "ExportJobFailed",
@@ -81,6 +83,7 @@ __all__ = [
     "download",
     "download_with_retries",
     "iterable_time",
+    "manifest_table",
     "presigned_client",
     "record_time",
     "unit_key",

@@ -151,3 +151,33 @@ def test_a_manifest_of_another_version_is_refused_by_name(tmp_path):
     store.write_json("manifest.json", {"version": MANIFEST_VERSION + 1})
     with pytest.raises(ExportArchiveError, match="manifest version"):
         Manifest(store, "manifest.json", DAY, "csv")
+
+
+def test_the_archive_library_imports_no_prefect():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, prefect_iterable.api.archive\n"
+        "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_data_types_summary_counts_split_windows_through_their_halves():
+    from prefect_iterable.api.archive import DataTypeArchive, WindowOutcome, manifest_table
+
+    first, second = DAY.halves() or pytest.fail("a day has halves")
+    files = [_entry("a.csv"), _entry("b.csv", job=None)]
+    for f, w in zip(files, (first, second)):
+        f.update(data_type="user", window_start=w.start.isoformat(), window_end=w.end.isoformat())
+    outcomes = [
+        WindowOutcome("user", DAY, 0, split=True, jobs_started=1),
+        WindowOutcome("user", first, 1, files=[files[0]], downloaded=1, jobs_started=1),
+        WindowOutcome("user", second, 1, files=[files[1]], skipped=1),
+    ]
+    summary = DataTypeArchive.of("user", outcomes)
+    assert (summary.files, summary.bytes, summary.rows, summary.windows) == (2, 6, 2, 2)
+    assert (summary.downloaded, summary.skipped, summary.jobs_started) == (1, 1, 2)
+    assert [row["job"] for row in manifest_table(files)] == [7, "sync"]
