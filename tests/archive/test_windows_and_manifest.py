@@ -170,7 +170,7 @@ def test_a_data_types_summary_counts_split_windows_through_their_halves():
 
     first, second = DAY.halves() or pytest.fail("a day has halves")
     files = [_entry("a.csv"), _entry("b.csv", job=None)]
-    for f, w in zip(files, (first, second)):
+    for f, w in zip(files, (first, second), strict=True):
         f.update(data_type="user", window_start=w.start.isoformat(), window_end=w.end.isoformat())
     outcomes = [
         WindowOutcome("user", DAY, 0, split=True, jobs_started=1),
