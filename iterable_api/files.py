@@ -8,11 +8,21 @@ counted as the ``csv`` module reads them: a newline inside a quoted field is not
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
-__all__ = ["CsvQuotes", "RecordCounter", "RecordFile", "RecordKind"]
+__all__ = [
+    "CsvQuotes",
+    "FileSummary",
+    "RecordCounter",
+    "RecordFile",
+    "RecordKind",
+    "RecordTally",
+    "copy_records",
+]
 
 RecordKind = Literal["csv", "json"]
 
@@ -103,6 +113,62 @@ class RecordCounter:
         return max(0, lines - 1) if self.kind == "csv" else lines
 
 
+@dataclass(frozen=True)
+class FileSummary:
+    """What a stream held: its size in bytes, SHA-256 (hex) and records."""
+
+    bytes: int
+    sha256: str
+    rows: int
+
+
+class RecordTally:
+    """Size, SHA-256 and records of a stream fed in chunks: the one routine behind every file
+    the library writes or reads back."""
+
+    def __init__(self, kind: RecordKind) -> None:
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._counter = RecordCounter(kind)
+
+    def feed(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self._counter.feed(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    @property
+    def records(self) -> int:
+        return self._counter.records
+
+    def summary(self) -> FileSummary:
+        return FileSummary(self.size, self.sha256, self.records)
+
+
+def copy_records(
+    chunks: Iterable[bytes],
+    out: IO[bytes],
+    kind: RecordKind,
+    *,
+    check: Callable[[], None] | None = None,
+) -> FileSummary:
+    """Write ``chunks`` to ``out`` as they come, tallying size, SHA-256 and records.
+
+    ``check`` is called before each chunk is written; it raises to stop the copy (a run that is
+    being cancelled).
+    """
+    tally = RecordTally(kind)
+    for chunk in chunks:
+        if check is not None:
+            check()
+        out.write(chunk)
+        tally.feed(chunk)
+    return tally.summary()
+
+
 class RecordFile:
     """A file written chunk by chunk, hashed and its records counted on the way.
 
@@ -115,9 +181,7 @@ class RecordFile:
 
     def __init__(self, path: str | Path, kind: RecordKind) -> None:
         self.path = Path(path)
-        self.size = 0
-        self._digest = hashlib.sha256()
-        self._counter = RecordCounter(kind)
+        self._tally = RecordTally(kind)
         self._handle: IO[bytes] | None = None
 
     def __enter__(self) -> RecordFile:
@@ -138,14 +202,16 @@ class RecordFile:
         if self._handle is None:
             raise RuntimeError("RecordFile.write outside its with block")
         self._handle.write(chunk)
-        self._digest.update(chunk)
-        self._counter.feed(chunk)
-        self.size += len(chunk)
+        self._tally.feed(chunk)
+
+    @property
+    def size(self) -> int:
+        return self._tally.size
 
     @property
     def sha256(self) -> str:
-        return self._digest.hexdigest()
+        return self._tally.sha256
 
     @property
     def records(self) -> int:
-        return self._counter.records
+        return self._tally.records
