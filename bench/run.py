@@ -142,8 +142,7 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
                 f"{_f(o['req_per_s'], 3)} req/s; forgot {o['forgotten']}, remainder "
                 f"{o['remainder_len']} ({'correct' if o['remainder_correct'] else 'WRONG'})",
                 f"{_f(o['fraction'], 3)} of the ceiling (sustained)",
-                f"{o.get('http_429_rate')} for the rate; {o.get('http_429_daily_cap')} at the "
-                "daily cap",
+                _gdpr_429s(o),
                 f"{_f(o['peak_rss_mb'], 0)} MB",
                 met,
             ]
@@ -169,6 +168,27 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
             for c in r["cases"]
         ]
     return []
+
+
+def _gdpr_429s(o: dict[str, Any]) -> str:
+    """Scenario 5's 429s, each with its reason."""
+    text = f"{o.get('http_429_rate')} for the rate"
+    pauses = o.get("pauses") or {}
+    if pauses.get("count"):
+        text += (
+            f" ({pauses['count']} pause(s) of up to {_f(pauses.get('longest_s'))} s cost "
+            f"{_f(pauses.get('lost_s'))} s, after request(s) "
+            f"{', '.join(map(str, pauses.get('after_request') or []))})"
+        )
+    cap = o.get("http_429_daily_cap")
+    if cap:
+        text += (
+            f"; {cap} at the daily cap: the sandbox's lowered cap, which the client cannot know "
+            "(it knows Iterable's 1,000), so that answer is how it learns of it; not retried"
+        )
+    else:
+        text += "; 0 at the daily cap"
+    return text
 
 
 def write_markdown(report: dict[str, Any]) -> None:
