@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmarks against the sandbox and write BENCHMARKS.md.
 
-Options: ``--full`` (full sizes: 1,000,000 users, 1 GB export, 1,000 forgets), ``--quick``
+Options: ``--full`` (full sizes: 1 GB export, 1,000 forgets), ``--quick``
 (small sizes while developing), ``--only N`` (repeatable, or ``--only 2,4``). Results: ``BENCHMARKS.md`` at the repo root (overwritten) and
 ``bench/results/latest.json``. Benchmarks report; they do not assert.
 """
