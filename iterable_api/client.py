@@ -195,6 +195,15 @@ class _ClientBase:
         shapes = {k: v.stand_in() if isinstance(v, RawJson) else v for k, v in values.items()}
         return build_request(act, values), act.effect_for(shapes)
 
+    def _http_options(self) -> dict[str, Any]:
+        """The options of the httpx client this client sends through (sync or async)."""
+        return {
+            "base_url": self.base_url,
+            "headers": self._headers(),
+            "cookies": _NoCookies(),
+            "timeout": self.timeout,
+        }
+
     def _adopt(self, http: httpx.Client | httpx.AsyncClient) -> None:
         """Send through ``http``, with requests built here rather than by ``build_request``.
 
@@ -455,16 +464,8 @@ class Client(_ClientBase):
     ) -> None:
         super().__init__(api_key, **options)
         pool = httpx.Limits(max_connections=max_connections)
-        self._adopt(
-            httpx.Client(
-                base_url=self.base_url,
-                headers=self._headers(),
-                cookies=_NoCookies(),
-                timeout=self.timeout,
-                transport=transport
-                or httpx.HTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
-            )
-        )
+        transport = transport or httpx.HTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS)
+        self._adopt(httpx.Client(transport=transport, **self._http_options()))
 
     def __enter__(self) -> Client:
         return self
@@ -561,16 +562,10 @@ class AsyncClient(_ClientBase):
     ) -> None:
         super().__init__(api_key, **options)
         pool = httpx.Limits(max_connections=max_connections)
-        self._adopt(
-            httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self._headers(),
-                cookies=_NoCookies(),
-                timeout=self.timeout,
-                transport=transport
-                or httpx.AsyncHTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
-            )
+        transport = transport or httpx.AsyncHTTPTransport(
+            limits=pool, socket_options=_SOCKET_OPTIONS
         )
+        self._adopt(httpx.AsyncClient(transport=transport, **self._http_options()))
 
     async def __aenter__(self) -> AsyncClient:
         return self
