@@ -201,10 +201,17 @@ def sustained(ok_times: list[float], burst: int) -> dict[str, Any]:
     times = sorted(ok_times)
     rest = times[burst:] if len(times) > burst + 1 else times
     span = rest[-1] - rest[0] if len(rest) > 1 else 0.0
+    rate = (len(rest) - 1) / span if span > 0 else 0.0
+    whole = times[-1] - times[0] if times else 0.0
+    if len(times) > burst and whole > 0:
+        # A bucket lets at most its capacity through on its first tokens and the rest at its
+        # rate, so this figure cannot exceed the ceiling, whatever the pattern of arrivals (the
+        # one above can, by a little, when the first burst was not spent at once).
+        rate = min(rate, (len(times) - burst) / whole)
     return {
         "requests_ok": len(times),
         "steady_requests": len(rest),
         "steady_window_s": round(span, 2),
         "steady": len(times) > 2 * burst + 1 and span > 0,
-        "req_per_s": round((len(rest) - 1) / span, 3) if span > 0 else 0.0,
+        "req_per_s": round(rate, 3),
     }

@@ -15,7 +15,7 @@ import subprocess
 import time
 from typing import Any
 
-from bench.common import PYTHON, ROOT, SandboxProcess, prefect_server
+from bench.common import PYTHON, ROOT, SandboxProcess, prefect_server, sustained
 
 ACTION = "ITERABLE_TRACK_EVENTS_BULK"
 LIMIT_PER_SECOND = 10.0
@@ -64,6 +64,7 @@ def _run_mode(
     after = sb.stats(ACTION)
     times = sb_ok_times(sb)
     in_window = [t for t in times if start_mono <= t < start_mono + duration]
+    steady = sustained(in_window, int(LIMIT_PER_SECOND))
     status_429 = after["by_status"].get("429", 0) - before["by_status"].get("429", 0)
     limiter = {}
     for o in outs:
@@ -73,8 +74,10 @@ def _run_mode(
         "mode": mode,
         "duration_s": duration,
         "ok_in_window": len(in_window),
-        "aggregate_per_s": round(len(in_window) / duration, 3),
-        "fraction_of_limit": round(len(in_window) / duration / LIMIT_PER_SECOND, 3),
+        # Sustained: the sandbox bucket's first tokens (a second's worth) would otherwise count
+        # as rate, and a window of 30 s could show more than the limit.
+        "aggregate_per_s": steady["req_per_s"],
+        "fraction_of_limit": round(steady["req_per_s"] / LIMIT_PER_SECOND, 3),
         "http_429": status_429,
         "client_errors": {k: v for o in outs for k, v in o["errors"].items()},
         "workers_late_s": max(o["late_s"] for o in outs),
@@ -90,7 +93,7 @@ def sb_ok_times(sb: SandboxProcess) -> list[float]:
 
 
 def run(full: bool = False) -> dict[str, Any]:
-    duration = 60.0 if full else 30.0
+    duration = 60.0  # a minute of sustained sending at the limit, also by default
     started = time.perf_counter()
     with prefect_server() as env, SandboxProcess() as sb:
         server_up = time.perf_counter() - started

@@ -22,6 +22,22 @@ RATE = 3.0
 BURST = 3  # the sandbox bucket's capacity
 
 
+def _pauses(ok_times: list[float]) -> dict[str, Any]:
+    """Where the sustained rate went: the gaps between forgets longer than two slots, and the
+    time they cost beyond one slot each (a gap between batches is a task run's overhead)."""
+    times = sorted(ok_times)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    slot = 1 / RATE
+    long = [g for g in gaps if g > 2 * slot]
+    return {
+        "count": len(long),
+        "lost_s": round(sum(g - slot for g in long), 2),
+        "longest_s": round(max(gaps, default=0.0), 2),
+        "median_gap_s": round(sorted(gaps)[len(gaps) // 2], 3) if gaps else None,
+        "after_request": [i + 1 for i, g in enumerate(gaps) if g > 2 * slot][:20],
+    }
+
+
 def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str, Any]:
     cap, given = (1000, 1200) if full else (200, 240)
     emails = [f"forget.me.{i}@example.com" for i in range(given)]
@@ -62,6 +78,7 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
     throttled = stats["throttled_times"] or []
     cap_429 = sum(1 for t in throttled if t >= last_ok)
     result = child["result"] if isinstance(child["result"], dict) else {}
+    pauses = _pauses(stats["ok_times"] or [])
     remainder = result.get("remainder") or []
     expected_rest = emails[cap:]
     correct = result.get("forgotten") == cap and sorted(remainder) == sorted(expected_rest)
@@ -78,6 +95,7 @@ def run(full: bool = False, flow_env: dict[str, str] | None = None) -> dict[str,
         "http_429_rate": len(throttled) - cap_429,
         "http_429_daily_cap": cap_429,
         "steady": steady["steady"],
+        "pauses": pauses,
         "window_s": round(span, 1),
         "req_per_s": round(rate, 3),
         "fraction": round(rate / RATE, 3),

@@ -574,8 +574,15 @@ def gdpr_forget(
         Field(description="Check forgotten userIds against Iterable's list of forgotten hashes."),
     ] = True,
     batch_size: Annotated[
-        int, Field(ge=1, le=1000, description="Identifiers per task run (progress granularity).")
-    ] = 50,
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="Identifiers per task run (progress granularity). Each task run's start "
+            "and end pause the 3 requests/s pacing (a second or two on a busy Prefect server), "
+            "so small batches lower the rate.",
+        ),
+    ] = 250,
 ) -> GdprForgetResult:
     """Forget users in Iterable under GDPR, skip those already done, and audit every outcome.
 
@@ -614,7 +621,8 @@ def gdpr_forget(
         credentials_block: the saved ``IterableCredentials`` block's name; None reads the
             environment.
         verify: check userIds against Iterable's list of forgotten hashes afterwards.
-        batch_size: identifiers per task run.
+        batch_size: identifiers per task run; at 3 requests/s the default is ~85 s of sending
+            per run, so that the pause between task runs costs ~1 % of the rate, not ~5 %.
 
     Returns:
         The counts per outcome, the identifiers left for a later run, and the audit file's path.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import http.cookiejar
 import json
 import logging
 import socket
@@ -63,6 +64,22 @@ def _query(wire: WireRequest) -> tuple[tuple[str, str], ...] | None:
     return tuple(wire.query) if wire.query else None
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Keeps no cookie: Iterable's API is keyed by the Api-Key header alone, and reading each
+    answer's headers for cookies costs a twentieth of a request's CPU at hundreds a second."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+def _text(response: httpx.Response) -> str:
+    """The answer's text. JSON is UTF-8 (RFC 8259), so a JSON answer skips httpx's charset
+    detection; anything else is decoded as it declares."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return response.content.decode("utf-8", errors="replace")
+    return response.text
+
+
 def _key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
@@ -110,8 +127,20 @@ class _RepeatGuard:
             self.may_have_acted = True
         return error
 
+    def settle(self, error: IterableError) -> Any:
+        """The call's result despite ``error`` (a delete found already done), or raise the error
+        ``judge`` picks."""
+        judged = self.judge(error)
+        if judged is None:
+            return dict(_ALREADY_DONE)
+        if judged is error:
+            raise error
+        raise judged from error
+
 
 class _ClientBase:
+    _http: httpx.Client | httpx.AsyncClient
+
     def __init__(
         self,
         api_key: str | SecretStr,
@@ -166,10 +195,40 @@ class _ClientBase:
         shapes = {k: v.stand_in() if isinstance(v, RawJson) else v for k, v in values.items()}
         return build_request(act, values), act.effect_for(shapes)
 
-    @staticmethod
-    def _httpx_request(
-        client: httpx.Client | httpx.AsyncClient, wire: WireRequest
-    ) -> tuple[httpx.Request, list[bytes]]:
+    def _http_options(self) -> dict[str, Any]:
+        """The options of the httpx client this client sends through (sync or async)."""
+        return {
+            "base_url": self.base_url,
+            "headers": self._headers(),
+            "cookies": _NoCookies(),
+            "timeout": self.timeout,
+        }
+
+    def _adopt(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        """Send through ``http``, with requests built here rather than by ``build_request``.
+
+        Every request of one client carries the same headers to the same host: they are merged
+        once here instead of per request (httpx's merging of URL, headers and cookies costs as
+        much CPU as the rest of our request path at hundreds of requests a second).
+        """
+        self._http = http
+        self._plain_headers = http.headers.copy()
+        self._json_headers = http.headers.copy()
+        self._json_headers.update(_JSON_BODY)
+        self._extensions = {"timeout": self.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, wire: WireRequest) -> httpx.URL:
+        if wire.query:
+            return httpx.URL(self.base_url + wire.path, params=_query(wire))
+        if "{" in wire.action.path:  # a filled path: users' ids, not worth keeping
+            return httpx.URL(self.base_url + wire.path)
+        url = self._urls.get(wire.path)
+        if url is None:
+            url = self._urls[wire.path] = httpx.URL(self.base_url + wire.path)
+        return url
+
+    def _httpx_request(self, wire: WireRequest) -> tuple[httpx.Request, list[bytes]]:
         """The request to send, and the list its body is read from, to ``clear()`` once sent.
 
         A body around pre-encoded values (``RawJson``) goes out in its pieces, so that megabytes
@@ -179,26 +238,42 @@ class _ClientBase:
         go now rather than then. (A body in one piece is small: it stays with the request.)
         """
         parts = wire.content_parts()
+        url = self._url(wire)
         if parts is None:
-            return client.build_request(wire.method, wire.path, params=_query(wire)), []
-        if len(parts) == 1:
-            request = client.build_request(
-                wire.method,
-                wire.path,
-                params=_query(wire),
-                content=parts[0],
-                headers=_JSON_BODY,
+            request = httpx.Request(
+                wire.method, url, headers=self._plain_headers, extensions=self._extensions
             )
             return request, []
-        length = str(sum(len(part) for part in parts))
-        request = client.build_request(
-            wire.method,
-            wire.path,
-            params=_query(wire),
-            content=parts,
-            headers={**_JSON_BODY, "Content-Length": length},
+        if len(parts) == 1:
+            request = httpx.Request(
+                wire.method,
+                url,
+                headers=self._json_headers,
+                content=parts[0],
+                extensions=self._extensions,
+            )
+            return request, []
+        headers = self._json_headers.copy()
+        headers["Content-Length"] = str(sum(len(part) for part in parts))
+        request = httpx.Request(
+            wire.method, url, headers=headers, content=parts, extensions=self._extensions
         )
         return request, parts
+
+    def _unanswered(
+        self, wire: WireRequest, effect: Effect, error: httpx.HTTPError, started: float
+    ) -> IterableError:
+        self._log(wire, type(error).__name__, started)
+        return self._failure(wire, effect, error)
+
+    def _refused(
+        self, wire: WireRequest, effect: Effect, response: httpx.Response
+    ) -> IterableError:
+        try:
+            text = response.text
+        except httpx.ResponseNotRead:  # its body was lost on the way
+            text = ""
+        return self._error(wire, effect, response, text)
 
     @staticmethod
     def _failure(wire: WireRequest, effect: Effect, error: httpx.HTTPError) -> IterableError:
@@ -377,6 +452,8 @@ class Client(_ClientBase):
         ...     client.call("ITERABLE_GET_USER_BY_ID", user_id="u-1")
     """
 
+    _http: httpx.Client
+
     def __init__(
         self,
         api_key: str | SecretStr,
@@ -387,12 +464,8 @@ class Client(_ClientBase):
     ) -> None:
         super().__init__(api_key, **options)
         pool = httpx.Limits(max_connections=max_connections)
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=self._headers(),
-            timeout=self.timeout,
-            transport=transport or httpx.HTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
-        )
+        transport = transport or httpx.HTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS)
+        self._adopt(httpx.Client(transport=transport, **self._http_options()))
 
     def __enter__(self) -> Client:
         return self
@@ -423,29 +496,12 @@ class Client(_ClientBase):
             try:
                 return parse_body(wire.action, self._send(wire, effect))
             except IterableError as error:
-                judged = guard.judge(error)
-                if judged is None:
-                    return dict(_ALREADY_DONE)
-                if judged is error:
-                    raise
-                raise judged from error
+                return guard.settle(error)
 
         return self.retry.run(attempt)
 
     def _send(self, wire: WireRequest, effect: Effect) -> str:
-        started = time.perf_counter()
-        request, body = self._httpx_request(self._http, wire)
-        try:
-            response = self._http.send(request)
-        except httpx.HTTPError as exc:
-            self._log(wire, type(exc).__name__, started)
-            raise self._failure(wire, effect, exc) from None
-        finally:
-            body.clear()  # sent (or failed): see _httpx_request
-        self._log(wire, response.status_code, started)
-        if response.is_success:
-            return response.text
-        raise self._error(wire, effect, response, response.text)
+        return _text(self._exchange(wire, effect))
 
     @contextlib.contextmanager
     def stream(
@@ -459,7 +515,7 @@ class Client(_ClientBase):
 
         def attempt() -> httpx.Response:
             self.limiter.acquire(wire.action, self.scope_keys)
-            return self._open(wire, effect)
+            return self._exchange(wire, effect, stream=True)
 
         response = self.retry.run(attempt)
         try:
@@ -467,30 +523,34 @@ class Client(_ClientBase):
         finally:
             response.close()
 
-    def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
+    def _exchange(
+        self, wire: WireRequest, effect: Effect, *, stream: bool = False
+    ) -> httpx.Response:
+        """Send ``wire`` once: its 2xx answer (the body still to read with ``stream``), or raise."""
         started = time.perf_counter()
-        request, body = self._httpx_request(self._http, wire)
+        request, body = self._httpx_request(wire)
         try:
-            response = self._http.send(request, stream=True)
+            response = self._http.send(request, stream=stream)
         except httpx.HTTPError as exc:
-            self._log(wire, type(exc).__name__, started)
-            raise self._failure(wire, effect, exc) from None
+            raise self._unanswered(wire, effect, exc, started) from None
         finally:
             body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response
         try:
-            text = response.read().decode(errors="replace")
+            response.read()
         except httpx.HTTPError:
-            text = ""
+            pass  # the error says what it can without the body
         finally:
             response.close()
-        raise self._error(wire, effect, response, text)
+        raise self._refused(wire, effect, response)
 
 
 class AsyncClient(_ClientBase):
     """The asyncio twin of ``Client``: same arguments, ``await client.call(...)``."""
+
+    _http: httpx.AsyncClient
 
     def __init__(
         self,
@@ -502,13 +562,10 @@ class AsyncClient(_ClientBase):
     ) -> None:
         super().__init__(api_key, **options)
         pool = httpx.Limits(max_connections=max_connections)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self._headers(),
-            timeout=self.timeout,
-            transport=transport
-            or httpx.AsyncHTTPTransport(limits=pool, socket_options=_SOCKET_OPTIONS),
+        transport = transport or httpx.AsyncHTTPTransport(
+            limits=pool, socket_options=_SOCKET_OPTIONS
         )
+        self._adopt(httpx.AsyncClient(transport=transport, **self._http_options()))
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -535,29 +592,12 @@ class AsyncClient(_ClientBase):
             try:
                 return parse_body(wire.action, await self._send(wire, effect))
             except IterableError as error:
-                judged = guard.judge(error)
-                if judged is None:
-                    return dict(_ALREADY_DONE)
-                if judged is error:
-                    raise
-                raise judged from error
+                return guard.settle(error)
 
         return await self.retry.arun(attempt)
 
     async def _send(self, wire: WireRequest, effect: Effect) -> str:
-        started = time.perf_counter()
-        request, body = self._httpx_request(self._http, wire)
-        try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            self._log(wire, type(exc).__name__, started)
-            raise self._failure(wire, effect, exc) from None
-        finally:
-            body.clear()  # sent (or failed): see _httpx_request
-        self._log(wire, response.status_code, started)
-        if response.is_success:
-            return response.text
-        raise self._error(wire, effect, response, response.text)
+        return _text(await self._exchange(wire, effect))
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -568,7 +608,7 @@ class AsyncClient(_ClientBase):
 
         async def attempt() -> httpx.Response:
             await self.limiter.aacquire(wire.action, self.scope_keys)
-            return await self._open(wire, effect)
+            return await self._exchange(wire, effect, stream=True)
 
         response = await self.retry.arun(attempt)
         try:
@@ -576,23 +616,25 @@ class AsyncClient(_ClientBase):
         finally:
             await response.aclose()
 
-    async def _open(self, wire: WireRequest, effect: Effect) -> httpx.Response:
+    async def _exchange(
+        self, wire: WireRequest, effect: Effect, *, stream: bool = False
+    ) -> httpx.Response:
+        """Send ``wire`` once; see ``Client._exchange``."""
         started = time.perf_counter()
-        request, body = self._httpx_request(self._http, wire)
+        request, body = self._httpx_request(wire)
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=stream)
         except httpx.HTTPError as exc:
-            self._log(wire, type(exc).__name__, started)
-            raise self._failure(wire, effect, exc) from None
+            raise self._unanswered(wire, effect, exc, started) from None
         finally:
             body.clear()  # sent (or failed): see _httpx_request
         self._log(wire, response.status_code, started)
         if response.is_success:
             return response
         try:
-            text = (await response.aread()).decode(errors="replace")
+            await response.aread()
         except httpx.HTTPError:
-            text = ""
+            pass  # the error says what it can without the body
         finally:
             await response.aclose()
-        raise self._error(wire, effect, response, text)
+        raise self._refused(wire, effect, response)

@@ -15,9 +15,9 @@ retry policy and the never-twice rules are the client's own. Each record ends in
 
 Records are known by their position in the input, never by their content (which holds emails).
 With a checkpoint file every settled outcome is appended as it happens, and a send that cannot be
-deduplicated is marked as started before it leaves: a rerun over the same records skips every
-settled record, and counts a started send without an outcome (the process died while it was in
-flight) as unknown rather than sending it again.
+deduplicated is marked as started (on disk) before it leaves: a rerun over the same records skips
+every settled record, and counts a started send without an outcome (the process died while it was
+in flight, or before its outcome was flushed) as unknown rather than sending it again.
 """
 
 from __future__ import annotations
@@ -98,9 +98,11 @@ class Checkpoint:
     """An append-only file of outcomes by record position, one line each (``d 17``, ``f 18 Code``,
     ``u 19``, ``s 20``: started, ``r 20``: released, never arrived).
 
-    Lines about a send that cannot be deduplicated are flushed before it leaves and as soon as it
-    settles; the rest are flushed at least every ``flush_every`` seconds (repeating a repeatable
-    write after a crash is harmless).
+    The line marking a send that cannot be deduplicated as started is flushed before it leaves,
+    with the outcomes written since (one write a record, not two); the rest are flushed at least
+    every ``flush_every`` seconds. A crash loses at most the outcomes of the requests in flight
+    and of the last ``flush_every`` seconds: a lost outcome of a send reads as unknown (never
+    sent again), of a repeatable write as still to do (repeating it is harmless).
     """
 
     def __init__(self, path: str | Path, action: Action, *, flush_every: float = 1.0) -> None:
@@ -257,7 +259,9 @@ async def send_many(
             else:
                 result.unknown.append(position)
             if book is not None:
-                book.write(state, position, code, flush=send)
+                # A send's outcome goes out with the next start mark, a report or the close: until
+                # then its start mark alone makes a rerun count it unknown, never send it again.
+                book.write(state, position, code)
         await report()
 
     async def worker() -> None:
