@@ -7,10 +7,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests._prefect_server import LocalPrefect, deployed_prefect  # noqa: F401 - a fixture
 
 
+@pytest.mark.timeout(900)  # a hang guard: starting the server and deploying is part of it
 def test_prefect_deploy_all_creates_every_deployment(
     deployed_prefect: LocalPrefect,  # noqa: F811
 ) -> None:
@@ -69,6 +71,7 @@ def _everything_prefect_kept(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
 
 
+@pytest.mark.timeout(900)  # a hang guard: the module's first test also starts the server
 def test_event_triggered_gdpr_run_and_webhook_events_leave_no_identifier_in_prefect(
     deployed_prefect: LocalPrefect,  # noqa: F811
     sandbox_server,
