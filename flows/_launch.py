@@ -201,9 +201,11 @@ def _base_template_id(launch: Launch, client_template_id: str) -> int | None:
         )
     except NotFound:
         return None
-    if isinstance(answer, BaseModel):
-        answer = answer.model_dump(mode="json", by_alias=True)
-    entries = answer.get("templates", []) if isinstance(answer, dict) else []
+    # As plain JSON with Iterable's field names, whatever the response model made of it.
+    wire: Any = (
+        answer.model_dump(mode="json", by_alias=True) if isinstance(answer, BaseModel) else answer
+    )
+    entries: list[dict[str, Any]] = wire.get("templates", []) if isinstance(wire, dict) else []
     own = [e for e in entries if not e.get("campaignId")] or entries
     ids = [int(e["templateId"]) for e in own if e.get("templateId") is not None]
     return max(ids) if ids else None
