@@ -429,3 +429,33 @@ def test_a_bad_proof_address_is_refused_before_any_request(
             credentials_block=block_name,
         )
     assert sandbox.state.requests(project_id=project.id) == []
+
+
+def test_a_recipient_who_is_not_a_user_fails_the_launch_before_anything_is_created(
+    sandbox: Any, project: Project, block_name: str, audience: int
+) -> None:
+    strangers = ["jane.stranger@example.com", "omar.unknown@example.org"]
+    state = campaign_launch(
+        campaign_name="Unknown reviewer",
+        list_ids=[audience],
+        template=spec("unknown-reviewer"),
+        proof_recipients=[REVIEWERS[0], *strangers],
+        send_at=in_days(1),
+        auto_approve=True,
+        credentials_block=block_name,
+        return_state=True,
+    )
+    assert state.is_failed()
+    message = str(state.message) + repr(state.result(raise_on_failure=False))
+    # How many and which, masked: the error message is stored by Prefect.
+    assert "2 of 3 are not users" in message
+    assert "j***@example.com" in message and "o***@example.org" in message
+    assert "stranger" not in message and "unknown@" not in message
+    # Nothing was created, proofed or sent: no template, no campaign, no proof.
+    for action in SENDS:
+        assert calls(sandbox, project, action) == [], action
+    assert named(project, "Unknown reviewer") == []
+    assert not [
+        t for t in templates(project).values() if t.get("clientTemplateId") == "unknown-reviewer"
+    ]
+    assert proofs(project) == []
