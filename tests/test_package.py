@@ -68,9 +68,6 @@ def test_a_stub_with_a_body_is_refused_at_import():
 # ``prefect_iterable.sandbox.data`` (seeding and inspecting a project) and the ``/_sandbox/...``
 # control endpoints. The modules behind them (handlers, state, limits) stay free to change.
 _SANDBOX_PUBLIC = {"prefect_iterable.sandbox", "prefect_iterable.sandbox.data"}
-# Files other branches restructure while this check lands; each still imports sandbox handlers.
-# Listed so that the check can land first; it fails once a file is clean, to be removed here.
-_NOT_YET = {"browser/test_ui_launch.py", "flows/test_deployments.py"}
 
 
 def _sandbox_internals(path) -> list[str]:
@@ -117,9 +114,7 @@ def test_tests_reach_the_sandbox_only_through_its_public_api():
         if path.resolve() == Path(__file__).resolve():
             continue  # this check names the internals it looks for
         found = _sandbox_internals(path)
-        if relative in _NOT_YET:
-            assert found, f"{relative} is clean now: remove it from _NOT_YET"
-        elif found:
+        if found:
             offences[relative] = found
     assert offences == {}, (
         "use prefect_iterable.sandbox.data or the /_sandbox/ control endpoints instead"
