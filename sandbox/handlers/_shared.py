@@ -10,6 +10,7 @@ import functools
 import hashlib
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -278,8 +279,11 @@ def messages(project: Project) -> list[dict[str, Any]]:
 
 
 def record_message(project: Project, **fields: Any) -> dict[str, Any]:
+    # Iterable's messageIds are unique 32-hex strings, never reused: a counter would repeat in
+    # every fresh sandbox, and the webhook receiver's dedupe would then drop a new demo's events.
+    fields.setdefault("scheduledMessageId", project.next_id())
     entry = {
-        "messageId": f"msg-{project.next_id()}",
+        "messageId": uuid.uuid4().hex,
         "status": "sent",
         "createdAt": now_ms(),
         **fields,

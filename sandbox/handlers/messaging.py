@@ -49,11 +49,8 @@ def _parse_send_at(value: Any) -> int:
 
 
 def _scheduled_id(entry: dict[str, Any]) -> int | None:
-    # Sends from other areas may not store the number; their messageId ("msg-<n>") carries it.
-    if entry.get("scheduledMessageId") is not None:
-        return int(entry["scheduledMessageId"])
-    match = re.fullmatch(r"msg-(\d+)", str(entry.get("messageId", "")))
-    return int(match.group(1)) if match else None
+    number = entry.get("scheduledMessageId")
+    return None if number is None else int(number)
 
 
 def _settle(entry: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +125,6 @@ def _target(call: Call) -> dict[str, Any]:
     scheduled_id = project.next_id()
     _shared.record_message(
         project,
-        messageId=f"msg-{scheduled_id}",
         scheduledMessageId=scheduled_id,
         kind="target",
         medium=medium,

@@ -83,7 +83,7 @@ def schedule(project, medium: str, campaign_id: int, email: str, *, sent: bool =
         sendAt=now_ms() + (-1000 if sent else 86_400_000),
         dataFields={},
     )
-    return int(entry["messageId"].removeprefix("msg-"))
+    return int(entry["scheduledMessageId"])
 
 
 # ---- targeted sends --------------------------------------------------------------------------
