@@ -24,7 +24,7 @@ from typing import Any
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.exceptions import ObjectNotFound
 
-from prefect_iterable.api.catalog import ACTIONS, Action
+from prefect_iterable.api.catalog import ACTIONS, Action, Limit
 from prefect_iterable.api.limits import RATE_FRACTION, ScopeKeys
 
 __all__ = ["SHARED_BURST_FRACTION", "PrefectGlobalLimiter", "limit_name", "limit_settings", "main"]
@@ -40,11 +40,18 @@ def limit_name(action: Action) -> str:
     return "iterable-" + action.name.replace("_", "-")
 
 
+def documented_limit(action: Action) -> Limit:
+    """``action``'s documented rate limit; an action without one has nothing to share."""
+    if action.limit is None:
+        raise ValueError(f"{action.name} has no documented rate limit to share")
+    return action.limit
+
+
 def limit_settings(action: Action) -> tuple[int, float]:
     """``(slots, decay per second)`` for ``action``'s documented limit, with the client's margin."""
-    assert action.limit is not None
-    slots = max(1, int(action.limit.requests * SHARED_BURST_FRACTION))
-    return slots, action.limit.per_second * RATE_FRACTION
+    limit = documented_limit(action)
+    slots = max(1, int(limit.requests * SHARED_BURST_FRACTION))
+    return slots, limit.per_second * RATE_FRACTION
 
 
 @dataclass
@@ -165,10 +172,10 @@ class PrefectGlobalLimiter:
                 f"the global concurrency limit {name!r} has no slot decay, so it cannot rate "
                 "limit; recreate it with: python -m prefect_iterable.blocks.limits create"
             )
-        assert action.limit is not None
+        limit = documented_limit(action)
         # Half of the burst the limit leaves unused, at the documented rate: the time a held slot
         # may wait before it is spent.
-        headroom = max(0.0, action.limit.requests - gcl.limit) / action.limit.per_second / 2
+        headroom = max(0.0, limit.requests - gcl.limit) / limit.per_second / 2
         bank = _Bank(name, gcl.limit, gcl.slot_decay_per_second, max(0.05, headroom))
         with self._lock:
             return self._banks.setdefault(name, bank)

@@ -30,6 +30,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A loaded 2-core machine can take longer than the default 20 s to start the embedded server.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
+import httpx  # noqa: E402
 from prefect import flow  # noqa: E402
 
 from prefect_iterable.api.models.lists import Subscriber  # noqa: E402
@@ -137,7 +138,6 @@ def webhook_loop(server: SandboxServer, api_key: str, template_id: int, output: 
     from prefect.blocks.system import Secret
 
     from prefect_iterable.flows.suppress import suppress_user
-    from prefect_iterable.sandbox import system_webhooks
     from prefect_iterable.webhooks import ReceiverSettings, WebhookReceiver
     from prefect_iterable.webhooks.server import ReceiverServer
 
@@ -147,9 +147,11 @@ def webhook_loop(server: SandboxServer, api_key: str, template_id: int, output: 
     settings = ReceiverSettings(header_name=header, header_secret=secret, seal_key=seal_key)
     with ReceiverServer(WebhookReceiver(settings)) as receiver:
         print(f"webhook receiver on {receiver.url}", flush=True)
-        project = server.sandbox.state.project_for_key(api_key)
-        assert project is not None
-        system_webhooks.configure(project, receiver.url, {header: secret})
+        # The sandbox's control endpoint, as a user's own CI would configure it.
+        httpx.post(
+            f"{server.url}/_sandbox/webhooks",
+            json={"apiKey": api_key, "url": receiver.url, "headers": {header: secret}},
+        ).raise_for_status()
         campaign_id = send_with_a_bounce(template_id, BLOCK_NAME)
         event = _bounce_event(campaign_id)
     print(

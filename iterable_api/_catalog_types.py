@@ -192,7 +192,8 @@ class Action:
         Creating a campaign schedules it for sending unless ``schedule_send`` is false, so such
         a create needs ``send``, not only ``write``.
         """
-        assert self.tier is not None
+        if self.tier is None:
+            raise ValueError(f"{self.name} has no permission tier in the catalog")
         if self.sends_unless_false and values.get(self.sends_unless_false) is not False:
             return Tier.SEND
         return self.tier

@@ -110,7 +110,8 @@ class WebhookReceiver:
         self._dedupe = _Dedupe(settings.dedupe_window_seconds, settings.dedupe_max_entries)
         self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._wakeup: asyncio.Event | None = None
+        # Made here, not per loop: an Event binds to a loop only when first awaited (3.10+).
+        self._wakeup = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.emitted = 0
         self.batches = 0
@@ -229,7 +230,6 @@ class WebhookReceiver:
         if not waits:
             return
         self._start_flusher()
-        assert self._wakeup is not None
         self._wakeup.set()
         await asyncio.wait_for(
             asyncio.gather(*(asyncio.shield(w) for w in waits)),
@@ -247,7 +247,6 @@ class WebhookReceiver:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        assert self._wakeup is not None
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
