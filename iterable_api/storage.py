@@ -23,7 +23,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -213,17 +212,8 @@ class Store:
             Path(parent).mkdir(parents=True, exist_ok=True)
             owner = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             temp = f"{parent}/.{target.rsplit('/', 1)[1]}.{owner}.part"
-            try:
-                with open(temp, "wb") as out:
-                    yield out
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-            _fsync_dir(Path(parent))
+            with _replaced_atomically(Path(target), Path(temp)) as out:
+                yield out
             return
         with contextlib.suppress(Exception):
             self.fs.makedirs(parent, exist_ok=True)
@@ -457,11 +447,17 @@ def atomic_write_json(path: str | os.PathLike[str], value: Any) -> None:
     """Replace ``path`` with ``value`` as JSON, atomically and durably."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with _replaced_atomically(target, temp) as out:
+        out.write((json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+@contextlib.contextmanager
+def _replaced_atomically(target: Path, temp: Path) -> Iterator[IO[bytes]]:
+    """Write ``temp``, fsync it, rename it over ``target`` and fsync the folder; on error, no trace."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(value, out, indent=2, sort_keys=True)
-            out.write("\n")
+        with open(temp, "wb") as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, target)
