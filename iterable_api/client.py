@@ -323,6 +323,13 @@ class _ClientBase:
         )
 
 
+def _stream_cut(wire: WireRequest, read: int, exc: Exception) -> TransportError:
+    """A stream that broke after ``read`` bytes: named by action and exception type only."""
+    return TransportError(
+        f"stream cut after {read} bytes: {type(exc).__name__}", action=wire.action.id
+    )
+
+
 class StreamedBody:
     """A successful streaming answer, read line by line so it never sits whole in memory."""
 
@@ -337,21 +344,14 @@ class StreamedBody:
                 self.bytes_read += len(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
-            raise TransportError(
-                f"stream cut after {self.bytes_read} bytes: {type(exc).__name__}",
-                action=self._wire.action.id,
-            ) from None
+            raise _stream_cut(self._wire, self.bytes_read, exc) from None
 
     def iter_text(self) -> Iterator[str]:
         """The body as text, decoded incrementally (a character split across chunks is whole)."""
         try:
             yield from self.response.iter_text()
         except httpx.HTTPError as exc:
-            raise TransportError(
-                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
-                f"{type(exc).__name__}",
-                action=self._wire.action.id,
-            ) from None
+            raise _stream_cut(self._wire, self.response.num_bytes_downloaded, exc) from None
 
     def iter_lines(self) -> Iterator[str]:
         """Each line, without its line ending."""
@@ -404,10 +404,7 @@ class AsyncStreamedBody:
                 self.bytes_read += len(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
-            raise TransportError(
-                f"stream cut after {self.bytes_read} bytes: {type(exc).__name__}",
-                action=self._wire.action.id,
-            ) from None
+            raise _stream_cut(self._wire, self.bytes_read, exc) from None
 
     async def aiter_lines(self) -> AsyncIterator[str]:
         """Each line, without its line ending; see ``StreamedBody.iter_lines``."""
@@ -421,11 +418,7 @@ class AsyncStreamedBody:
                 for line in whole:
                     yield line.rstrip("\r")
         except httpx.HTTPError as exc:
-            raise TransportError(
-                f"stream cut after {self.response.num_bytes_downloaded} bytes: "
-                f"{type(exc).__name__}",
-                action=self._wire.action.id,
-            ) from None
+            raise _stream_cut(self._wire, self.response.num_bytes_downloaded, exc) from None
         if rest:
             yield rest.rstrip("\r")
 
