@@ -25,7 +25,7 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.exceptions import ObjectNotFound
 
 from prefect_iterable.api.catalog import ACTIONS, Action, Limit
-from prefect_iterable.api.limits import RATE_FRACTION, ScopeKeys
+from prefect_iterable.api.limits import ScopeKeys, paced_rate
 
 __all__ = ["SHARED_BURST_FRACTION", "PrefectGlobalLimiter", "limit_name", "limit_settings", "main"]
 
@@ -51,7 +51,7 @@ def limit_settings(action: Action) -> tuple[int, float]:
     """``(slots, decay per second)`` for ``action``'s documented limit, with the client's margin."""
     limit = documented_limit(action)
     slots = max(1, int(limit.requests * SHARED_BURST_FRACTION))
-    return slots, limit.per_second * RATE_FRACTION
+    return slots, paced_rate(limit)
 
 
 @dataclass
@@ -228,15 +228,15 @@ class PrefectGlobalLimiter:
         bank.held.extend([expires] * asked)
 
 
-def _existing_names(client: Any) -> set[str]:
-    """Names of every global concurrency limit on the server (it pages by at most 200)."""
-    names: set[str] = set()
+def _existing(client: Any) -> dict[str, Any]:
+    """Every global concurrency limit on the server, by name."""
+    found: dict[str, Any] = {}
     offset = 0
     while True:
         page = client.read_global_concurrency_limits(limit=200, offset=offset)
-        names.update(gcl.name for gcl in page)
+        found.update((gcl.name, gcl) for gcl in page)
         if len(page) < 200:
-            return names
+            return found
         offset += len(page)
 
 
@@ -249,25 +249,38 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
 
     limited = [a for a in ACTIONS if a.limit is not None]
     with get_client(sync_client=True) as client:
-        existing = _existing_names(client)
+        existing = _existing(client)
         for action in limited:
             slots, decay = limit_settings(action)
             name = limit_name(action)
-            if args.command == "create" and name not in existing:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(
-                        name=name, limit=slots, slot_decay_per_second=decay
+            gcl = existing.get(name)
+            if gcl is None:
+                state = "missing"
+                if args.command == "create":
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(
+                            name=name, limit=slots, slot_decay_per_second=decay
+                        )
                     )
-                )
-            state = (
-                "exists"
-                if name in existing
-                else ("created" if args.command == "create" else "missing")
-            )
+                    state = "created"
+            elif gcl.limit != slots or not math.isclose(gcl.slot_decay_per_second or 0, decay):
+                # Made by an earlier version with other margins: brought up to date by create.
+                state = f"differs ({gcl.limit} slots, {gcl.slot_decay_per_second or 0:.4f}/s)"
+                if args.command == "create":
+                    client.update_global_concurrency_limit(
+                        name,
+                        GlobalConcurrencyLimitUpdate(limit=slots, slot_decay_per_second=decay),
+                    )
+                    state = "updated"
+            else:
+                state = "exists"
             print(f"{name:45} {slots:4} slots, {decay:8.4f}/s decay  {state}")
 
 

@@ -146,3 +146,40 @@ def test_the_block_is_a_prefect_collection():
 
     names = {ep.value for ep in entry_points(group="prefect.collections")}
     assert "prefect_iterable.blocks" in names
+
+
+def test_limits_create_makes_missing_limits_and_updates_stale_ones(prefect_server, capsys):
+    """``python -m prefect_iterable.blocks.limits create`` on a server whose limit for export file
+    listing was made with other margins: it is brought up to the settings the limiter expects."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    from prefect_iterable.blocks.limits import limit_name, limit_settings, main
+
+    action = get_action("ITERABLE_LIST_EXPORT_FILES")  # 1 request/s: its margin is in the gap
+    name = limit_name(action)
+    slots, decay = limit_settings(action)
+    assert (slots, round(decay, 3)) == (1, 0.9)
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:  # a fresh server has none yet
+            pass
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=1, slot_decay_per_second=0.99)
+        )
+        main(["show"])
+        assert "differs (1 slots, 0.9900/s)" in next(
+            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
+        )
+        main(["create"])
+        assert next(
+            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
+        ).endswith("updated")
+        gcl = client.read_global_concurrency_limit_by_name(name)
+        assert (gcl.limit, round(gcl.slot_decay_per_second, 3)) == (1, 0.9)
+        main(["create"])  # idempotent
+        assert next(
+            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
+        ).endswith("exists")
