@@ -8,6 +8,7 @@ resource ``iterable.user.<sha256>``. Serve it with ``python -m prefect_iterable.
 """
 
 from prefect_iterable.webhooks.app import (
+    PrefectSender,
     ReceiverSettings,
     WebhookReceiver,
     create_app,
@@ -22,6 +23,7 @@ from prefect_iterable.webhooks.events import (
 )
 
 __all__ = [
+    "PrefectSender",
     "ReceiverSettings",
     "WebhookReceiver",
     "create_app",

@@ -25,7 +25,13 @@ from typing import Any
 
 from prefect_iterable.webhooks.events import message_key, prefect_event
 
-__all__ = ["ReceiverSettings", "WebhookReceiver", "create_app", "post_to_prefect"]
+__all__ = [
+    "PrefectSender",
+    "ReceiverSettings",
+    "WebhookReceiver",
+    "create_app",
+    "post_to_prefect",
+]
 
 logger = logging.getLogger("prefect_iterable.webhooks")
 
@@ -91,12 +97,46 @@ async def post_to_prefect(events: list[dict[str, Any]]) -> None:
         response.raise_for_status()
 
 
-class WebhookReceiver:
-    """The ASGI app. ``sender`` hands a batch of events to Prefect (``post_to_prefect``)."""
+class PrefectSender:
+    """The receiver's default ``Sender``: ``post_to_prefect`` over one client kept open.
 
-    def __init__(self, settings: ReceiverSettings, sender: Sender = post_to_prefect) -> None:
+    Opening Prefect's client (a new connection pool, settings read again) cost more than the
+    batch's POST itself, and under a burst every batch paid it. A failed POST closes the client,
+    so the next batch starts afresh, e.g. after Prefect's server restarted.
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, events: list[dict[str, Any]]) -> None:
+        from prefect.client.orchestration import get_client
+
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client is bound to the loop it was opened in; one left on another is dropped.
+            client = get_client()
+            await client.__aenter__()
+            self._client, self._loop = client, loop
+        try:
+            response = await self._client.request("POST", "/events", json=events)
+            response.raise_for_status()
+        except Exception:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)
+
+
+class WebhookReceiver:
+    """The ASGI app. ``sender`` hands a batch of events to Prefect (a ``PrefectSender``)."""
+
+    def __init__(self, settings: ReceiverSettings, sender: Sender | None = None) -> None:
         self.settings = settings
-        self.sender = sender
+        self.sender = sender or PrefectSender()
         self._expected: list[tuple[str, bytes]] = []
         if settings.basic_auth:
             token = base64.b64encode(settings.basic_auth.encode()).decode()
@@ -171,6 +211,8 @@ class WebhookReceiver:
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
+                if isinstance(self.sender, PrefectSender):
+                    await self.sender.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
