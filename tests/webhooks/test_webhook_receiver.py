@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import json
 import random
@@ -232,23 +233,32 @@ def test_a_burst_of_2000_webhooks_loses_none(receiver, campaign_id):
         for n in range(2000)
     ]
 
-    async def burst(indices: list[int]) -> list[int | str]:
-        limits = httpx.Limits(max_connections=200)
-        # No pool timeout: a request waiting for a connection is the client's queue, not a loss.
-        timeout = httpx.Timeout(120, pool=None)
-        async with httpx.AsyncClient(headers={HEADER: SECRET}, timeout=timeout, limits=limits) as c:
-            answers = await asyncio.gather(
-                *(c.post(receiver.url, json=bodies[n]) for n in indices), return_exceptions=True
-            )
-        return [
-            a.status_code if isinstance(a, httpx.Response) else type(a).__name__ for a in answers
-        ]
+    def burst(indices: list[int]) -> dict[int, int | str]:
+        """One round: every pending webhook at once over 200 connections, each its own client, as
+        Iterable's senders are. (One httpx AsyncClient with 200 connections took 218 s for what
+        this does in 12: it measured the test's client, not the receiver.)"""
+
+        def deliver(chunk: list[int]) -> list[tuple[int, int | str]]:
+            answers: list[tuple[int, int | str]] = []
+            with httpx.Client(headers={HEADER: SECRET}, timeout=120) as c:
+                for n in chunk:
+                    try:
+                        answers.append((n, c.post(receiver.url, json=bodies[n]).status_code))
+                    except httpx.TransportError as exc:
+                        answers.append((n, type(exc).__name__))
+            return answers
+
+        with concurrent.futures.ThreadPoolExecutor(200) as pool:
+            parts = pool.map(deliver, [indices[i::200] for i in range(200)])
+            return dict(answer for part in parts for answer in part)
 
     history: dict[int, list[int | str]] = {n: [] for n in range(2000)}
     pending = list(range(2000))
     for _ in range(20):  # Iterable retries a failed webhook for days; 20 rounds is plenty here
-        for n, status in zip(pending, asyncio.run(burst(pending)), strict=True):
-            history[n].append(status)
+        answers = burst(pending)
+        assert sorted(answers) == pending  # every webhook of the round got an answer or an error
+        for n in pending:
+            history[n].append(answers[n])
         pending = [n for n in pending if history[n][-1] != 200]
         if not pending:
             break
