@@ -259,7 +259,7 @@ NOTES = [
     "What limits the goals not met (the table's baseline columns are the evidence). Scenario 6, "
     "events/track at 2,000 req/s: the machine. The ideal client, a bare httpx loop with "
     "pre-encoded bodies, stops near a quarter of the ceiling while the sandbox is a third of a "
-    "core busy, and ours reaches about as much as it does. Each request costs a Python client "
+    "core busy, and ours reaches 0.85 to 1.03 of it (runs of 2026-12-03). Each request costs a Python client "
     "about 1 ms of CPU in httpx, httpcore and h11, and httpx's async pool slows down as "
     "connections are added (on loopback: 515 req/s with one connection, 107 with 16), so 2,000 "
     "req/s needs more CPU than one Python process gets on 2 cores, for the ideal client as for "
