@@ -103,9 +103,16 @@ def _fill_custom_run(page, local: LocalPrefect, name: str, ids: tuple[int, int],
     ).to_be_visible()
     page.locator("textarea").first.fill(name)
     page.get_by_role("button", name="Add item").click()
-    list_field = page.get_by_text("The lists to send to.")
-    list_field.locator("xpath=following::input[@type='number'][1]").fill(str(list_id))
-    template_field = page.get_by_text("An existing email template to create the campaign from.")
+    # The item's input is drawn a moment after the click. Only a number input between the lists'
+    # description and the next field's will do: the first one below the description was once
+    # approval_timeout_seconds, filled before the item existed.
+    template_text = "An existing email template to create the campaign from."
+    list_input = page.get_by_text("The lists to send to.").locator(
+        "xpath=following::input[@type='number']"
+        f"[following::*[contains(text(), '{template_text}')]][1]"
+    )
+    list_input.fill(str(list_id))
+    template_field = page.get_by_text(template_text)
     template_field.locator("xpath=following::button[normalize-space()='int'][1]").click()
     template_field.locator("xpath=following::input[1]").fill(str(template_id))
     # send_at: switch the field from None to date-time, then the picker's date and time (UTC).
@@ -117,6 +124,7 @@ def _fill_custom_run(page, local: LocalPrefect, name: str, ids: tuple[int, int],
     picker.locator("input[type=time]").fill(send_at.strftime("%H:%M"))
     picker.get_by_role("button", name="Apply").click()
     expect(page.get_by_text(send_at.strftime("%Y-%m-%dT%H:%M:00Z"))).to_be_visible()
+    expect(list_input).to_have_value(str(list_id))
     page.get_by_role("button", name="Submit").click()
 
 
