@@ -93,8 +93,12 @@ async def post_to_prefect(events: list[dict[str, Any]]) -> None:
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
-        response = await client.request("POST", "/events", json=events)
-        response.raise_for_status()
+        await _post_events(client, events)
+
+
+async def _post_events(client: Any, events: list[dict[str, Any]]) -> None:
+    response = await client.request("POST", "/events", json=events)
+    response.raise_for_status()
 
 
 class PrefectSender:
@@ -119,8 +123,7 @@ class PrefectSender:
             await client.__aenter__()
             self._client, self._loop = client, loop
         try:
-            response = await self._client.request("POST", "/events", json=events)
-            response.raise_for_status()
+            await _post_events(self._client, events)
         except Exception:
             await self.aclose()
             raise
@@ -211,8 +214,9 @@ class WebhookReceiver:
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
-                if isinstance(self.sender, PrefectSender):
-                    await self.sender.aclose()
+                aclose = getattr(self.sender, "aclose", None)
+                if aclose is not None:  # a sender that holds a client (PrefectSender) lets it go
+                    await aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
