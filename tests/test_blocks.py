@@ -169,17 +169,16 @@ def test_limits_create_makes_missing_limits_and_updates_stale_ones(prefect_serve
         client.create_global_concurrency_limit(
             GlobalConcurrencyLimitCreate(name=name, limit=1, slot_decay_per_second=0.99)
         )
+
+        def reported() -> str:
+            out = capsys.readouterr().out.splitlines()
+            return next(line for line in out if line.startswith(name + " "))
+
         main(["show"])
-        assert "differs (1 slots, 0.9900/s)" in next(
-            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
-        )
+        assert "differs (1 slots, 0.9900/s)" in reported()
         main(["create"])
-        assert next(
-            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
-        ).endswith("updated")
+        assert reported().endswith("updated")
         gcl = client.read_global_concurrency_limit_by_name(name)
         assert (gcl.limit, round(gcl.slot_decay_per_second, 3)) == (1, 0.9)
         main(["create"])  # idempotent
-        assert next(
-            line for line in capsys.readouterr().out.splitlines() if line.startswith(name + " ")
-        ).endswith("exists")
+        assert reported().endswith("exists")
